@@ -1,0 +1,1 @@
+"""Analysis engines: the engine contract and its implementations."""

@@ -1,0 +1,1 @@
+"""Metadata store: SQLAlchemy models, engine factory and Alembic migrations."""
