@@ -1,0 +1,154 @@
+"""Fixtures of the identity tests: a real SQLite database, a manual clock and an in-memory audit fake."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealroom.clock import ManualClock
+from sealroom.config import Settings
+from sealroom.db.engine import create_db_engine, session_factory
+from sealroom.db.models import Base
+from sealroom.errors import AuditUnavailableError
+from sealroom.identity.passwords import PasswordHashing
+from sealroom.identity.service import IdentityService
+from sealroom.keys import WorkspaceKeys
+
+# A TOTP step boundary (30 s), so tests know which step "now" is in. Tests get it via ``clock``.
+START = datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeAudit:
+    """Records every call; set ``fail`` to make it behave like an unwritable audit log."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    def record(
+        self,
+        db: Session,
+        *,
+        category: str,
+        action: str,
+        outcome: str,
+        actor: str,
+        session_id: str | None = None,
+        image_id: str | None = None,
+        case_id: str | None = None,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if self.fail:
+            raise AuditUnavailableError("the audit log cannot be written")
+        self.events.append(
+            {
+                "category": category,
+                "action": action,
+                "outcome": outcome,
+                "actor": actor,
+                "session_id": session_id,
+                "image_id": image_id,
+                "case_id": case_id,
+                "reason": reason,
+                "details": dict(details or {}),
+            }
+        )
+
+    def of(self, action: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["action"] == action]
+
+
+def make_keys() -> WorkspaceKeys:
+    return WorkspaceKeys(
+        wrapping_key=secrets.token_bytes(32),
+        secret_sealing_key=secrets.token_bytes(32),
+        pii_hash_key=secrets.token_bytes(32),
+        audit_key=secrets.token_bytes(32),
+        key_id="test",
+    )
+
+
+def make_settings(**login: int) -> Settings:
+    return Settings.model_validate(
+        {
+            "datasets": {
+                "clinic": {"purpose": "care", "owner": "ops", "default_classification": "confidential"}
+            },
+            "roles": {
+                "clinician": {
+                    "actions": ["metadata:view", "image:analyze"],
+                    "datasets": ["clinic"],
+                    "max_classification": "confidential",
+                    "document_types": ["clinical"],
+                },
+                "auditor": {
+                    "actions": ["audit:read"],
+                    "datasets": [],
+                    "max_classification": "internal",
+                    "document_types": [],
+                },
+            },
+            "login": {"max_failures": 3, "window_minutes": 15, "lockout_minutes": 10, **login},
+        }
+    )
+
+
+@pytest.fixture
+def db_factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'sealroom.db'}")
+    Base.metadata.create_all(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def audit() -> FakeAudit:
+    return FakeAudit()
+
+
+@pytest.fixture
+def keys() -> WorkspaceKeys:
+    return make_keys()
+
+
+@pytest.fixture
+def cheap_passwords() -> PasswordHashing:
+    return PasswordHashing(PasswordHasher.from_parameters(CHEAPEST))
+
+
+@pytest.fixture
+def make_identity(
+    db_factory: sessionmaker[Session],
+    keys: WorkspaceKeys,
+    clock: ManualClock,
+    audit: FakeAudit,
+    cheap_passwords: PasswordHashing,
+) -> Callable[..., IdentityService]:
+    """Builds a service on the shared database; keyword arguments override the login settings."""
+
+    def build(passwords: PasswordHashing | None = None, **login: int) -> IdentityService:
+        return IdentityService(
+            db_factory, keys, make_settings(**login), clock, audit, passwords=passwords or cheap_passwords
+        )
+
+    return build
+
+
+@pytest.fixture
+def identity(make_identity: Callable[..., IdentityService]) -> IdentityService:
+    return make_identity()

@@ -1,0 +1,169 @@
+"""Fixtures of the policy tests: the workspace roles of the access matrix, a database and fakes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealroom.clock import ManualClock
+from sealroom.config import Settings
+from sealroom.db.engine import create_db_engine, session_factory
+from sealroom.db.models import Base, User
+from sealroom.errors import AuditUnavailableError
+from sealroom.policy.engine import PolicyEngine
+from sealroom.policy.grants import GrantService
+
+START = datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)
+
+# internal < confidential < restricted
+POLICY = {
+    "classifications": ["internal", "confidential", "restricted"],
+    "document_types": ["clinical", "financial", "identity", "legal", "other"],
+    "datasets": {
+        "clinic": {"purpose": "patient care", "owner": "records", "default_classification": "confidential"},
+        "billing": {"purpose": "claims", "owner": "finance", "default_classification": "internal"},
+        "legal": {"purpose": "matters", "owner": "counsel", "default_classification": "restricted"},
+    },
+    "roles": {
+        "clinician": {
+            "actions": ["metadata:view", "image:analyze"],
+            "datasets": ["clinic"],
+            "max_classification": "confidential",
+            "document_types": ["clinical", "identity"],
+        },
+        "privacy_officer": {
+            "actions": ["metadata:view", "image:analyze", "pii:view_unmasked", "audit:read"],
+            "datasets": ["clinic", "billing"],
+            "max_classification": "restricted",
+            "document_types": ["clinical", "financial", "identity"],
+        },
+        "intake": {
+            "actions": ["image:ingest", "metadata:view"],
+            "datasets": ["clinic", "billing"],
+            "max_classification": "restricted",
+            "document_types": ["clinical", "financial", "identity", "other"],
+        },
+        "billing_clerk": {
+            "actions": ["metadata:view", "image:analyze"],
+            "datasets": ["billing"],
+            "max_classification": "internal",
+            "document_types": ["financial"],
+        },
+        "auditor": {
+            "actions": ["audit:read"],
+            "datasets": [],
+            "max_classification": "internal",
+            "document_types": [],
+        },
+        "admin": {
+            "actions": ["workspace:admin"],
+            "datasets": [],
+            "max_classification": "internal",
+            "document_types": [],
+        },
+    },
+}
+
+
+@dataclass
+class FakeAudit:
+    """Records every call; set ``fail`` to make it behave like an unwritable audit log."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    def record(
+        self,
+        db: Session,
+        *,
+        category: str,
+        action: str,
+        outcome: str,
+        actor: str,
+        session_id: str | None = None,
+        image_id: str | None = None,
+        case_id: str | None = None,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if self.fail:
+            raise AuditUnavailableError("the audit log cannot be written")
+        self.events.append(
+            {
+                "category": category,
+                "action": action,
+                "outcome": outcome,
+                "actor": actor,
+                "session_id": session_id,
+                "image_id": image_id,
+                "case_id": case_id,
+                "reason": reason,
+                "details": dict(details or {}),
+            }
+        )
+
+
+# Both are immutable, so one instance serves every test (and hypothesis' generated inputs).
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.model_validate(POLICY)
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> PolicyEngine:
+    return PolicyEngine(settings)
+
+
+@pytest.fixture
+def db_factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    db_engine = create_db_engine(f"sqlite:///{tmp_path / 'sealroom.db'}")
+    Base.metadata.create_all(db_engine)
+    yield session_factory(db_engine)
+    db_engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def audit() -> FakeAudit:
+    return FakeAudit()
+
+
+@pytest.fixture
+def grants(db_factory: sessionmaker[Session], clock: ManualClock, audit: FakeAudit) -> GrantService:
+    return GrantService(db_factory, clock, audit)
+
+
+@pytest.fixture
+def add_user(db_factory: sessionmaker[Session], clock: ManualClock) -> Callable[..., User]:
+    """Inserts a user row directly (the identity service is tested elsewhere)."""
+
+    def add(username: str, roles: list[str] | None = None, *, disabled: bool = False) -> User:
+        with db_factory() as db:
+            user = User(
+                id=secrets.token_hex(16),
+                username=username,
+                display_name="",
+                password_hash="$argon2id$unused",
+                roles=roles or [],
+                totp_secret_enc=None,
+                mfa_enrolled=False,
+                totp_last_step=0,
+                disabled=disabled,
+                created_at=clock.now(),
+            )
+            db.add(user)
+            db.commit()
+            return user
+
+    return add
