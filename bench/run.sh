@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make bench`: run every benchmark and assemble docs/benchmarks.md (machine, date, figures, how to rerun).
+# Presidio's image redactor and Tesseract are the comparison baseline; they are installed for the
+# benchmark only and are not dependencies of Sealroom.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+CORPUS=${SEALROOM_CORPUS:-../shared/corpus/dev}
+OUT=bench/.out
+mkdir -p "$OUT"
+rm -f "$OUT"/*.md
+
+if ! command -v tesseract >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq tesseract-ocr >/dev/null; else sudo apt-get install -y -qq tesseract-ocr >/dev/null; fi
+fi
+$BIN/pip install --quiet presidio-image-redactor pytesseract
+
+$BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md"
+$BIN/python bench/overhead_bench.py --out "$OUT/overhead.md"
+$BIN/python bench/audit_bench.py --out "$OUT/audit.md"
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d) — $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB RAM, Python $($BIN/python -c 'import platform; print(platform.python_version())')."
+  echo "Rerun with \`make bench\` (corpus: \`\$SEALROOM_CORPUS\`, default \`../shared/corpus/dev\`)."
+  echo
+  cat "$OUT/engine.md"; echo
+  cat "$OUT/overhead.md"; echo
+  cat "$OUT/audit.md"
+} > docs/benchmarks.md
+echo "wrote docs/benchmarks.md"

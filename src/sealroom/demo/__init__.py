@@ -1,0 +1,1 @@
+"""The demo: synthetic sample documents with invented personal data, and an example workspace."""
