@@ -39,10 +39,16 @@ def measure(runs: int) -> list[tuple[float, float]]:
         for name, role in (("intake", "intake"), ("doc", "clinician")):
             workspace.identity.add_user(name, PASSWORD, [role])
         secret = workspace.identity.enroll_mfa("doc").secret
-        workspace.grants.create_grant("doc", "ENC-2026-0042", "bench", granted_by="bench", duration=timedelta(days=1))
-        intake = workspace.sessions.open(workspace.identity.authenticate("intake", PASSWORD), mfa_verified=False)[0]
+        workspace.grants.create_grant(
+            "doc", "ENC-2026-0042", "bench", granted_by="bench", duration=timedelta(days=1)
+        )
+        intake = workspace.sessions.open(
+            workspace.identity.authenticate("intake", PASSWORD), mfa_verified=False
+        )[0]
         lab = next(d for d in demo_documents() if d.document_type == "clinical")
-        image_id = workspace.vault.ingest(intake, lab.data, IngestRequest(lab.dataset, lab.case_id, "clinical"))["id"]
+        image_id = workspace.vault.ingest(
+            intake, lab.data, IngestRequest(lab.dataset, lab.case_id, "clinical")
+        )["id"]
         results = []
         with TestClient(create_app(workspace, sweep=False)) as client:
             for _ in range(runs + 1):  # the first run loads the models and is dropped
@@ -51,13 +57,17 @@ def measure(runs: int) -> list[tuple[float, float]]:
                 token = client.post("/api/v1/login", json=login).json()["token"]
                 started = time.perf_counter()
                 response = client.post(
-                    f"/api/v1/images/{image_id}/analyses", json={}, headers={"Authorization": f"Bearer {token}"}
+                    f"/api/v1/images/{image_id}/analyses",
+                    json={},
+                    headers={"Authorization": f"Bearer {token}"},
                 )
                 total = time.perf_counter() - started
                 response.raise_for_status()
                 with workspace.db() as db:
                     run = db.scalars(
-                        select(AuditEvent).where(AuditEvent.action == "analysis.run").order_by(AuditEvent.seq.desc())
+                        select(AuditEvent)
+                        .where(AuditEvent.action == "analysis.run")
+                        .order_by(AuditEvent.seq.desc())
                     ).first()
                 assert run is not None
                 results.append((total, run.details["duration_ms"] / 1000))

@@ -1,0 +1,135 @@
+"""The one place where policy decisions are both enforced and audited.
+
+Every check goes through ``Gatekeeper.check``: it asks the policy engine, writes the decision (allow or
+deny, with the reason and the role/grant that decided it) to the audit log in the caller's
+transaction, and raises on deny. An allow without an audit record cannot be written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sealroom.audit.log import AuditLog
+from sealroom.clock import Clock
+from sealroom.db.models import Grant, Image
+from sealroom.errors import AccessDeniedError, NotFoundError
+from sealroom.policy.decision import Decision
+from sealroom.policy.engine import PolicyEngine
+from sealroom.sessions import ActiveSession
+
+NOT_IN_SCOPE = "No image with that id is within your access scope."
+
+
+class Gatekeeper:
+    """Decides, audits and enforces access for an acting session."""
+
+    def __init__(self, policy: PolicyEngine, audit: AuditLog, clock: Clock) -> None:
+        self.policy = policy
+        self._audit = audit
+        self._clock = clock
+
+    def decide(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        action: str,
+        *,
+        image: Image | None = None,
+        dataset: str | None = None,
+        classification: str | None = None,
+        document_type: str | None = None,
+        case_id: str | None = None,
+    ) -> Decision:
+        """Ask policy and audit the answer (``access.decision``); does not raise."""
+        now = self._clock.now()
+        if image is not None:
+            dataset, classification = image.dataset, image.classification
+            document_type, case_id = image.document_type, image.case_id
+        grants: list[Grant] = []
+        if case_id is not None and image is not None:
+            grants = list(
+                db.scalars(select(Grant).where(Grant.user_id == actor.user_id, Grant.case_id == case_id))
+            )
+        decision = self.policy.decide(
+            list(actor.roles),
+            action,
+            dataset=dataset,
+            classification=classification,
+            document_type=document_type,
+            case_grants=grants,
+            case_id=case_id if image is not None else None,
+            now=now,
+        )
+        self._audit.record(
+            db,
+            category="access",
+            action="access.decision",
+            outcome="allow" if decision.allowed else "deny",
+            actor=actor.username,
+            session_id=actor.id,
+            image_id=image.id if image is not None else None,
+            case_id=case_id,
+            reason=decision.reason,
+            details={
+                "requested": action,
+                "role": decision.role,
+                "grant_id": decision.grant_id,
+                "dataset": dataset,
+                "classification": classification,
+                "document_type": document_type,
+            },
+        )
+        return decision
+
+    def require(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        action: str,
+        *,
+        image: Image | None = None,
+        dataset: str | None = None,
+        classification: str | None = None,
+        document_type: str | None = None,
+    ) -> Decision:
+        """Like ``decide`` but raises on deny, after committing the denial's audit record.
+
+        Call it before changing anything in ``db``: on deny it commits the transaction so the denial
+        is on record, then raises. A denied action on a specific image raises ``NotFoundError`` with
+        the same message as a missing image, so the caller learns nothing about material outside
+        their scope; other denials raise ``AccessDeniedError`` carrying the policy's reason.
+        """
+        decision = self.decide(
+            db,
+            actor,
+            action,
+            image=image,
+            dataset=dataset,
+            classification=classification,
+            document_type=document_type,
+        )
+        if decision.allowed:
+            return decision
+        db.commit()
+        if image is not None:
+            raise NotFoundError(NOT_IN_SCOPE, reason=decision.reason)
+        raise AccessDeniedError(
+            f"your role does not allow {action} here ({decision.reason.replace('_', ' ')})",
+            reason=decision.reason,
+        )
+
+    def missing_image(self, db: Session, actor: ActiveSession, action: str, image_id: str) -> NotFoundError:
+        """Audit a request for an image id that does not exist; returns the error to raise."""
+        self._audit.record(
+            db,
+            category="access",
+            action="access.decision",
+            outcome="deny",
+            actor=actor.username,
+            session_id=actor.id,
+            reason="not_found",
+            details={"requested": action, "image_ref": image_id[:64]},
+        )
+        db.commit()
+        return NotFoundError(NOT_IN_SCOPE, reason="not_found")

@@ -1,0 +1,68 @@
+"""Builds the FastAPI application for a workspace."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from sealroom import __version__
+from sealroom.api import audit, auth, images
+from sealroom.api.errors import install_error_handlers
+from sealroom.api.headers import SecurityHeadersMiddleware
+from sealroom.workspace import Workspace
+
+log = logging.getLogger("sealroom.api")
+
+SWEEP_SECONDS = 30.0
+
+
+async def _sweep_expired(workspace: Workspace) -> None:
+    # Timeouts are also enforced on every request; the sweep makes sure an abandoned session's
+    # material is destroyed even when its owner never comes back.
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await run_in_threadpool(workspace.sessions.end_expired)
+        except Exception as exc:  # keep sweeping; the failure is logged without details
+            log.error("session sweep failed: %s", type(exc).__name__)
+
+
+def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
+    """The API for ``workspace``. At start-up, sessions left by a previous run are ended and purged."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(workspace.purge_stale_sessions)
+        task = asyncio.create_task(_sweep_expired(workspace)) if sweep else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+            await run_in_threadpool(workspace.sessions.end_all_open, "shutdown")
+
+    app = FastAPI(
+        title="Sealroom",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.workspace = workspace
+    install_error_handlers(app)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=workspace.settings.server.behind_tls)
+    app.include_router(auth.router)
+    app.include_router(images.router)
+    app.include_router(audit.router)
+
+    @app.get("/healthz", tags=["health"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,66 @@
+"""Sign-in, sign-out and the current session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from sealroom.api.deps import SESSION_COOKIE, SessionDep, WorkspaceDep
+from sealroom.sessions import ActiveSession
+
+router = APIRouter(prefix="/api/v1", tags=["session"])
+
+
+class LoginRequest(BaseModel):
+    """Credentials: password, plus the current TOTP code for users enrolled in MFA."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+    totp: str | None = Field(default=None, max_length=12)
+
+
+def session_info(active: ActiveSession) -> dict[str, Any]:
+    """What a client may know about its session."""
+    return {
+        "session_id": active.id,
+        "username": active.username,
+        "roles": list(active.roles),
+        "idle_expires_at": active.idle_expires_at.isoformat(),
+        "absolute_expires_at": active.absolute_expires_at.isoformat(),
+        "mfa_verified_at": active.mfa_verified_at.isoformat() if active.mfa_verified_at else None,
+    }
+
+
+@router.post("/login")
+def login(body: LoginRequest, response: Response, workspace: WorkspaceDep) -> dict[str, Any]:
+    """Sign in and open a workspace session; the token comes as an HttpOnly cookie and in the body."""
+    user = workspace.identity.authenticate(body.username, body.password, body.totp)
+    active, token = workspace.sessions.open(user, mfa_verified=user.mfa_enrolled)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=workspace.settings.server.behind_tls,
+        path="/",
+    )
+    return {**session_info(active), "token": token}
+
+
+@router.post("/logout")
+def logout(response: Response, active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """End the session now and destroy every image it held."""
+    purged = workspace.sessions.end(active.id, "logout")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return {"ended": True, "images_purged": len(purged)}
+
+
+@router.get("/session")
+def get_session(active: SessionDep) -> dict[str, Any]:
+    """The caller's session: who, which roles, and when it ends."""
+    return session_info(active)

@@ -1,0 +1,61 @@
+"""The only place that turns Sealroom errors into HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sealroom.errors import SealroomError, ThrottledError
+
+log = logging.getLogger("sealroom.api")
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    """The JSON shape of every error: ``{"error": code, "message": text}``."""
+    return {"error": code, "message": message, **extra}
+
+
+async def _sealroom_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SealroomError)
+    headers = {}
+    if isinstance(exc, ThrottledError):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.http_status == 500:
+        request_id = secrets.token_hex(8)
+        log.error("internal error %s: %s", request_id, type(exc).__name__)
+        return JSONResponse(error_body("internal_error", f"internal error (request {request_id})"), 500)
+    return JSONResponse(error_body(exc.code, exc.message), exc.http_status, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Report where the request is malformed, never the submitted values (they may be passwords).
+    problems = [
+        {"where": ".".join(str(part) for part in error.get("loc", ())), "problem": error.get("msg", "")}
+        for error in exc.errors()
+    ]
+    return JSONResponse(error_body("bad_request", "the request is malformed", problems=problems), 422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(error_body("http_error", str(exc.detail)), exc.status_code)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    request_id = secrets.token_hex(8)
+    log.error("unhandled %s in request %s", type(exc).__name__, request_id)
+    return JSONResponse(error_body("internal_error", f"internal error (request {request_id})"), 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(SealroomError, _sealroom_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

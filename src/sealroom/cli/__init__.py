@@ -1,0 +1,1 @@
+"""The ``sealroom`` command line: a thin shell over the workspace services."""

@@ -1,0 +1,87 @@
+"""What every command shares: finding the workspace, signing in, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from sealroom.errors import MfaRequiredError, SealroomError
+from sealroom.sessions import ActiveSession
+from sealroom.workspace import Workspace
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOption = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="SEALROOM_WORKSPACE",
+        help="Workspace folder (default: current folder).",
+        file_okay=False,
+    ),
+]
+UserOption = Annotated[
+    str,
+    typer.Option(
+        "--user",
+        "-u",
+        envvar="SEALROOM_USER",
+        help="Sign in as this user (password and TOTP code are asked for, or read from "
+        "SEALROOM_PASSWORD / SEALROOM_TOTP).",
+    ),
+]
+
+
+def operator() -> str:
+    """The audit actor for host-operator commands run by whoever holds the workspace files."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = str(os.getuid())
+    return f"operator:{name}"
+
+
+def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Print a ``SealroomError`` as one line and exit with its code (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except SealroomError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def open_workspace(path: Path) -> Workspace:
+    """Open the workspace at ``path`` (checks the key files and migrates the database)."""
+    return Workspace.open(path)
+
+
+def sign_in(workspace: Workspace, username: str) -> ActiveSession:
+    """Authenticate interactively (or from the environment) and open a session."""
+    password = os.environ.get("SEALROOM_PASSWORD") or typer.prompt(
+        f"Password for {username}", hide_input=True
+    )
+    code = os.environ.get("SEALROOM_TOTP")
+    try:
+        user = workspace.identity.authenticate(username, password, code)
+    except MfaRequiredError:
+        code = typer.prompt("Authenticator code")
+        user = workspace.identity.authenticate(username, password, code)
+    active, _token = workspace.sessions.open(user, mfa_verified=user.mfa_enrolled)
+    return active

@@ -1,0 +1,154 @@
+"""``sealroom ingest``, ``images``, ``analyze`` and ``corpus predict``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sealroom.cli.common import (
+    UserOption,
+    WorkspaceOption,
+    console,
+    err_console,
+    handle_errors,
+    open_workspace,
+    sign_in,
+)
+from sealroom.errors import InputError
+from sealroom.vault.service import IngestRequest
+
+corpus_app = typer.Typer(
+    help="Run the offline engine on a labelled corpus for scoring.", no_args_is_help=True
+)
+
+
+@handle_errors
+def ingest(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Files to ingest (PNG, JPEG, TIFF, PDF).", exists=True, dir_okay=False),
+    ],
+    user: UserOption,
+    dataset: Annotated[str, typer.Option(help="Data set from sealroom.toml.")],
+    case: Annotated[str, typer.Option(help="Case id: patient encounter, account or matter.")],
+    document_type: Annotated[
+        str, typer.Option("--type", help="Document type: clinical, financial, identity, legal, other.")
+    ],
+    classification: Annotated[
+        str | None, typer.Option(help="Classification (default: the data set's).")
+    ] = None,
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Encrypt and store files in the vault; each is checked by content, bad ones are refused."""
+    opened = open_workspace(workspace)
+    active = sign_in(opened, user)
+    request = IngestRequest(
+        dataset=dataset, case_id=case, document_type=document_type, classification=classification
+    )
+    stored: list[tuple[Path, dict[str, Any]]] = []
+    refused: list[tuple[Path, str]] = []
+    try:
+        with Progress(
+            TextColumn("[bold]Ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=err_console,
+            transient=len(files) == 1,
+        ) as progress:
+            task = progress.add_task("", total=len(files))
+            for path in files:
+                progress.update(task, description=path.name)
+                try:
+                    stored.append((path, opened.vault.ingest(active, path.read_bytes(), request)))
+                except InputError as exc:  # this file is bad; carry on with the others
+                    refused.append((path, exc.message))
+                progress.advance(task)
+    finally:
+        opened.sessions.end(active.id, "logout")
+    table = Table("image id", "file", "pages", "type", "sha256")
+    for path, meta in stored:
+        table.add_row(
+            meta["id"], path.name, str(meta["pages"]), meta["media_type"], meta["sha256"][:16] + "…"
+        )
+    if stored:
+        console.print(table)
+    for path, message in refused:
+        err_console.print(f"[bold red]refused[/] {path.name}: {message}", highlight=False)
+    console.print(f"{len(stored)} stored, {len(refused)} refused")
+    if refused:
+        raise typer.Exit(4)
+
+
+@handle_errors
+def list_images(user: UserOption, workspace: WorkspaceOption = Path(".")) -> None:
+    """List the images you may see (metadata only)."""
+    opened = open_workspace(workspace)
+    active = sign_in(opened, user)
+    try:
+        images = opened.vault.list_images(active)
+    finally:
+        opened.sessions.end(active.id, "logout")
+    table = Table("image id", "case", "dataset", "classification", "type", "pages", "ingested (UTC)")
+    for meta in images:
+        table.add_row(
+            meta["id"],
+            meta["case_id"],
+            meta["dataset"],
+            meta["classification"],
+            meta["document_type"],
+            str(meta["pages"]),
+            meta["ingested_at"][:16],
+        )
+    console.print(table)
+
+
+@handle_errors
+def analyze(
+    image_id: str,
+    user: UserOption,
+    engine: Annotated[str, typer.Option(help="Analysis engine.")] = "local",
+    output_format: Annotated[str, typer.Option("--format", help="json, text or corpus.")] = "json",
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Analyse an image in a one-off session and print the result, masked for your role."""
+    if output_format not in ("json", "text", "corpus"):
+        raise typer.BadParameter("--format must be json, text or corpus")
+    opened = open_workspace(workspace)
+    active = sign_in(opened, user)
+    try:
+        with err_console.status(f"Analysing with the {engine} engine…"):
+            result = opened.analysis.analyze(active, image_id, engine)
+    finally:
+        opened.sessions.end(active.id, "logout")
+    if output_format == "json":
+        typer.echo(json.dumps(result, indent=2))
+    elif output_format == "corpus":
+        entities = [
+            {"type": e["type"], "text": e["text"], "page": e["page"], "bbox": e["bbox"]}
+            for e in result["entities"]
+        ]
+        typer.echo(json.dumps({"entities": entities}, indent=1))
+    else:
+        console.print(f"[bold]Document type:[/] {result['document_type']}")
+        console.print(result["text"], highlight=False, markup=False)
+
+
+@corpus_app.command("predict")
+@handle_errors
+def corpus_predict(
+    corpus_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    out_dir: Annotated[Path, typer.Argument(file_okay=False)],
+) -> None:
+    """Write one prediction file per corpus document, in the format the corpus scorer reads."""
+    from sealroom.analysis.corpus import predict_corpus
+    from sealroom.analysis.local.engine import LocalEngine
+
+    written = predict_corpus(corpus_dir, out_dir, LocalEngine())
+    console.print(f"wrote {len(written)} prediction files to {out_dir}")

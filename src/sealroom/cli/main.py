@@ -1,0 +1,82 @@
+"""``sealroom``: create and serve a workspace, manage users and grants, ingest, analyse, audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from sealroom.cli import audit_cmd, images_cmd, users_cmd
+from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace
+from sealroom.workspace import init_workspace
+
+app = typer.Typer(
+    name="sealroom",
+    help="Sealroom: a secure workspace for visual AI analysis of sensitive images.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(users_cmd.user_app, name="user")
+app.add_typer(users_cmd.grant_app, name="grant")
+app.add_typer(audit_cmd.audit_app, name="audit")
+app.add_typer(images_cmd.corpus_app, name="corpus")
+app.command("ingest")(images_cmd.ingest)
+app.command("images")(images_cmd.list_images)
+app.command("analyze")(images_cmd.analyze)
+
+
+@app.command()
+@handle_errors
+def init(path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")]) -> None:
+    """Create a workspace: config, key files (0600), encrypted blob store, migrated database."""
+    root = init_workspace(path)
+    console.print(f"[green]Workspace created[/] at {root}")
+    console.print("Next: edit sealroom.toml (data sets, roles), then add a user:")
+    console.print(f"  sealroom -w {root} user add NAME --role ROLE", highlight=False)
+
+
+@app.command()
+@handle_errors
+def serve(
+    workspace: WorkspaceOption = Path("."),
+    host: Annotated[str | None, typer.Option(help="Bind address (default from config: loopback).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+) -> None:
+    """Start the HTTP API (uvicorn). Binds to loopback unless told otherwise."""
+    from sealroom.api.app import create_app
+
+    opened = open_workspace(workspace)
+    server = opened.settings.server
+    uvicorn.run(
+        create_app(opened),
+        host=host or server.host,
+        port=port or server.port,
+        log_level="info",
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command()
+@handle_errors
+def demo(
+    keep: Annotated[
+        Path | None, typer.Option(help="Create the demo workspace here and keep it (default: a temp folder).")
+    ] = None,
+) -> None:
+    """Run the scripted demo on synthetic documents with the offline engine."""
+    from sealroom.demo.run import run_demo
+
+    run_demo(keep)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from sealroom import __version__
+
+    console.print(json.dumps({"sealroom": __version__}))

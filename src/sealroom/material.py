@@ -1,0 +1,72 @@
+"""Decrypted image material held by open sessions, in process memory only.
+
+Plaintext file bytes live in ``bytearray`` buffers that are overwritten with zeros when the session
+ends, decoded pages and results are dropped. Nothing here is ever written to disk. Python may hold
+transient copies (decoders, engines) that the garbage collector frees; the zeroing removes the
+long-lived copy, and the server process is the only place any of it exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sealroom.analysis.models import AnalysisResult, PageImage
+
+
+@dataclass
+class OpenedImage:
+    """One image opened into a session: its plaintext and decoded pages."""
+
+    image_id: str
+    plaintext: bytearray
+    pages: Sequence[PageImage]
+    results: dict[str, AnalysisResult] = field(default_factory=dict)
+
+    def destroy(self) -> None:
+        """Overwrite the plaintext and drop every reference to pixels and results."""
+        self.plaintext[:] = bytes(len(self.plaintext))
+        for page in self.pages:
+            page.image.close()
+        self.pages = ()
+        self.results.clear()
+
+
+class SessionMaterial:
+    """Per-session registry of opened images; safe to use from several request threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, dict[str, OpenedImage]] = {}
+
+    def put(self, session_id: str, opened: OpenedImage) -> None:
+        """Hold ``opened`` for ``session_id`` (replacing and destroying an older copy)."""
+        with self._lock:
+            previous = self._held.setdefault(session_id, {}).pop(opened.image_id, None)
+            self._held[session_id][opened.image_id] = opened
+        if previous is not None:
+            previous.destroy()
+
+    def get(self, session_id: str, image_id: str) -> OpenedImage | None:
+        """The image if this session holds it."""
+        with self._lock:
+            return self._held.get(session_id, {}).get(image_id)
+
+    def held_ids(self, session_id: str) -> list[str]:
+        """Ids of the images this session holds."""
+        with self._lock:
+            return sorted(self._held.get(session_id, {}))
+
+    def purge(self, session_id: str) -> list[str]:
+        """Destroy everything the session holds; returns the purged image ids."""
+        with self._lock:
+            held = self._held.pop(session_id, {})
+        for opened in held.values():
+            opened.destroy()
+        return sorted(held)
+
+    def sessions(self) -> list[str]:
+        """Ids of sessions holding anything."""
+        with self._lock:
+            return sorted(self._held)

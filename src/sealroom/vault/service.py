@@ -1,0 +1,281 @@
+"""Image vault service: ingest (validate, encrypt, store, audit) and open into a session.
+
+Ingest order is chosen so a failure at any step leaves nothing behind: the file is fully validated
+in memory first; the ciphertext is written next; the metadata row and its audit record commit
+together; if that commit fails the ciphertext is deleted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealroom.access import Gatekeeper
+from sealroom.analysis.models import PageImage
+from sealroom.audit.log import AuditLog
+from sealroom.clock import Clock
+from sealroom.config import Settings
+from sealroom.db.models import Grant, Image
+from sealroom.errors import InputError, SealroomError
+from sealroom.keys import KeyProvider
+from sealroom.material import OpenedImage
+from sealroom.sessions import ActiveSession, SessionManager, new_id
+from sealroom.vault.blobstore import BlobStore
+from sealroom.vault.decode import decode_document
+from sealroom.vault.envelope import open_sealed, seal
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """What the caller says about a file: where it belongs. The file's type comes from its content."""
+
+    dataset: str
+    case_id: str
+    document_type: str
+    classification: str | None = None
+
+
+def image_metadata(image: Image) -> dict[str, Any]:
+    """The metadata of an image that may be shown to anyone allowed to see it (no pixels)."""
+    return {
+        "id": image.id,
+        "dataset": image.dataset,
+        "classification": image.classification,
+        "case_id": image.case_id,
+        "document_type": image.document_type,
+        "media_type": image.media_type,
+        "pages": image.page_count,
+        "width": image.width,
+        "height": image.height,
+        "bytes": image.byte_size,
+        "sha256": image.sha256,
+        "ingested_by": image.ingested_by,
+        "ingested_at": image.ingested_at.isoformat(),
+    }
+
+
+class VaultService:
+    """Stores images encrypted and opens them into sessions, under policy."""
+
+    def __init__(
+        self,
+        db: sessionmaker[Session],
+        settings: Settings,
+        keys: KeyProvider,
+        blobs: BlobStore,
+        gate: Gatekeeper,
+        audit: AuditLog,
+        sessions: SessionManager,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._keys = keys
+        self._blobs = blobs
+        self._gate = gate
+        self._audit = audit
+        self._sessions = sessions
+        self._clock = clock
+
+    def ingest(self, actor: ActiveSession, data: bytes, request: IngestRequest) -> dict[str, Any]:
+        """Validate, encrypt and store one file; returns its metadata.
+
+        Raises ``InputError``/``BadImageError``/``TooLargeError`` for bad requests or files (audited as
+        ``image.ingest`` failure, nothing stored), ``AccessDeniedError`` when the role may not ingest
+        there. Audit: ``access.decision``, ``image.ingest``.
+        """
+        classification = self._validate_request(request)
+        with self._db() as db:
+            self._gate.require(
+                db,
+                actor,
+                "image:ingest",
+                dataset=request.dataset,
+                classification=classification,
+                document_type=request.document_type,
+            )
+            try:
+                document = decode_document(data, self._settings.limits)
+            except SealroomError as exc:
+                self._audit_refusal(db, actor, request, exc, len(data))
+                raise
+            for page in document.pages:
+                page.close()
+            image_id = new_id()
+            sealed = seal(image_id, data, self._keys)
+            blob_ref = image_id
+            image = Image(
+                id=image_id,
+                dataset=request.dataset,
+                classification=classification,
+                case_id=request.case_id,
+                document_type=request.document_type,
+                media_type=document.media_type,
+                page_count=document.page_count,
+                width=document.width,
+                height=document.height,
+                byte_size=len(data),
+                sha256=sealed.sha256,
+                wrapped_key=sealed.wrapped_key,
+                key_id=sealed.key_id,
+                blob_ref=blob_ref,
+                ingested_by=actor.username,
+                ingested_at=self._clock.now(),
+            )
+            self._blobs.put(blob_ref, sealed.ciphertext)
+            try:
+                db.add(image)
+                self._audit.record(
+                    db,
+                    category="image",
+                    action="image.ingest",
+                    outcome="success",
+                    actor=actor.username,
+                    session_id=actor.id,
+                    image_id=image_id,
+                    case_id=request.case_id,
+                    details={
+                        "dataset": request.dataset,
+                        "classification": classification,
+                        "document_type": request.document_type,
+                        "media_type": document.media_type,
+                        "pages": document.page_count,
+                        "bytes": len(data),
+                        "sha256": sealed.sha256,
+                    },
+                )
+                db.commit()
+            except BaseException:
+                db.rollback()
+                self._blobs.delete(blob_ref)
+                raise
+            return image_metadata(image)
+
+    def record_refusal(self, actor: ActiveSession, request: IngestRequest, error: SealroomError) -> None:
+        """Audit a file refused before it reached ``ingest`` (e.g. cut off at the size limit)."""
+        with self._db() as db:
+            self._audit_refusal(db, actor, request, error, None)
+
+    def _audit_refusal(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        request: IngestRequest,
+        error: SealroomError,
+        size: int | None,
+    ) -> None:
+        self._audit.record(
+            db,
+            category="image",
+            action="image.ingest",
+            outcome="failure",
+            actor=actor.username,
+            session_id=actor.id,
+            case_id=request.case_id,
+            reason=error.code,
+            details={"dataset": request.dataset, "bytes": size, "problem": error.message[:300]},
+        )
+        db.commit()
+
+    def list_images(self, actor: ActiveSession) -> list[dict[str, Any]]:
+        """Metadata of the images the actor may see: role scope plus an active case grant.
+
+        Audit: one ``access.decision`` for the listing itself.
+        """
+        now = self._clock.now()
+        with self._db() as db:
+            self._gate.require(db, actor, "metadata:view")
+            case_ids = select(Grant.case_id).where(
+                Grant.user_id == actor.user_id, Grant.revoked_at.is_(None), Grant.expires_at > now
+            )
+            candidates = db.scalars(
+                select(Image).where(Image.case_id.in_(case_ids)).order_by(Image.ingested_at)
+            )
+            visible = [
+                image_metadata(image)
+                for image in candidates
+                if self._gate.policy.decide(
+                    list(actor.roles),
+                    "metadata:view",
+                    dataset=image.dataset,
+                    classification=image.classification,
+                    document_type=image.document_type,
+                    case_grants=self._grants(db, actor, image.case_id),
+                    case_id=image.case_id,
+                    now=now,
+                ).allowed
+            ]
+            db.commit()
+            return visible
+
+    def describe(self, actor: ActiveSession, image_id: str) -> dict[str, Any]:
+        """Metadata of one image, if the actor may see it. Audit: ``access.decision``."""
+        with self._db() as db:
+            image = db.get(Image, image_id)
+            if image is None:
+                raise self._gate.missing_image(db, actor, "metadata:view", image_id)
+            self._gate.require(db, actor, "metadata:view", image=image)
+            db.commit()
+            return image_metadata(image)
+
+    def open_into_session(self, db: Session, actor: ActiveSession, image: Image) -> OpenedImage:
+        """Decrypt an image into the actor's session memory (or reuse what it holds).
+
+        The caller has already authorised the access in ``db``. Audit: ``image.open`` when decrypted.
+        """
+        held = self._sessions.material.get(actor.id, image.id)
+        if held is not None:
+            return held
+        plaintext = bytearray(
+            open_sealed(image.id, self._blobs.get(image.blob_ref), image.wrapped_key, self._keys)
+        )
+        digest = hashlib.sha256(plaintext).hexdigest()
+        if not hmac.compare_digest(digest, image.sha256):
+            raise SealroomError("stored image does not match its recorded SHA-256; refusing to use it")
+        document = decode_document(bytes(plaintext), self._settings.limits)
+        opened = OpenedImage(
+            image_id=image.id,
+            plaintext=plaintext,
+            pages=[PageImage(index, page) for index, page in enumerate(document.pages)],
+        )
+        self._sessions.material.put(actor.id, opened)
+        self._sessions.record_opened(db, actor.id, image.id)
+        self._audit.record(
+            db,
+            category="image",
+            action="image.open",
+            outcome="success",
+            actor=actor.username,
+            session_id=actor.id,
+            image_id=image.id,
+            case_id=image.case_id,
+            details={"pages": document.page_count, "sha256": image.sha256},
+        )
+        return opened
+
+    def _validate_request(self, request: IngestRequest) -> str:
+        dataset = self._settings.datasets.get(request.dataset)
+        if dataset is None:
+            raise InputError(f"unknown dataset {request.dataset!r}; known: {sorted(self._settings.datasets)}")
+        classification = request.classification or dataset.default_classification
+        if classification not in self._settings.classifications:
+            raise InputError(
+                f"unknown classification {classification!r}; known: {self._settings.classifications}"
+            )
+        if request.document_type not in self._settings.document_types:
+            raise InputError(
+                f"unknown document type {request.document_type!r}; known: {self._settings.document_types}"
+            )
+        case_id = request.case_id.strip()
+        if not case_id or len(case_id) > 128 or not case_id.isprintable():
+            raise InputError("case id must be 1-128 printable characters")
+        return classification
+
+    @staticmethod
+    def _grants(db: Session, actor: ActiveSession, case_id: str) -> list[Grant]:
+        return list(db.scalars(select(Grant).where(Grant.user_id == actor.user_id, Grant.case_id == case_id)))

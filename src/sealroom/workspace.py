@@ -1,0 +1,141 @@
+"""The workspace: creating one on disk, and wiring its services (the composition root).
+
+``Workspace.open`` is the only place that builds stores, keys, engines and services; the API and the
+CLI both call it and then talk to the services it exposes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealroom.access import Gatekeeper
+from sealroom.analysis.registry import EngineRegistry
+from sealroom.analysis.service import AnalysisService
+from sealroom.audit.log import AuditLog
+from sealroom.clock import Clock, SystemClock
+from sealroom.config import CONFIG_NAME, Settings, load_settings
+from sealroom.db.engine import create_db_engine, session_factory
+from sealroom.db.migrate import upgrade
+from sealroom.errors import ConfigError
+from sealroom.identity.service import IdentityService
+from sealroom.keys import LocalKeyProvider, WorkspaceKeys, create_key_file
+from sealroom.material import SessionMaterial
+from sealroom.policy.engine import PolicyEngine
+from sealroom.policy.grants import GrantService
+from sealroom.sessions import SessionManager
+from sealroom.vault.blobstore import FileBlobStore
+from sealroom.vault.service import VaultService
+
+
+def default_config_text() -> str:
+    """The starting ``sealroom.toml``: example data sets and roles for clinical, finance and identity."""
+    return resources.files("sealroom.demo").joinpath("workspace.toml").read_text(encoding="utf-8")
+
+
+def init_workspace(root: Path, config_text: str | None = None) -> Path:
+    """Create a workspace folder: config, key files (0600), blob store and migrated database.
+
+    Refuses a folder that already holds a workspace, so keys are never overwritten.
+    """
+    root = root.resolve()
+    if (root / CONFIG_NAME).exists():
+        raise ConfigError(f"{root} already holds a Sealroom workspace")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(root, 0o700)
+    (root / CONFIG_NAME).write_text(config_text or default_config_text(), encoding="utf-8")
+    settings = load_settings(root)
+    for key_file in (settings.workspace_key_file, settings.audit_key_file):
+        path = root / key_file
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_key_file(path)
+    (root / settings.blob_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    engine = create_db_engine(_database_url(root, settings))
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return root
+
+
+def _database_url(root: Path, settings: Settings) -> str:
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + str(root / url.removeprefix("sqlite:///"))
+    return url
+
+
+@dataclass
+class Workspace:
+    """An opened workspace and its services."""
+
+    root: Path
+    settings: Settings
+    keys: WorkspaceKeys
+    engine: Engine
+    db: sessionmaker[Session]
+    clock: Clock
+    audit: AuditLog
+    identity: IdentityService
+    grants: GrantService
+    sessions: SessionManager
+    gate: Gatekeeper
+    vault: VaultService
+    analysis: AnalysisService
+    engines: EngineRegistry = field(repr=False)
+
+    @classmethod
+    def open(
+        cls, root: Path, *, clock: Clock | None = None, engines: EngineRegistry | None = None
+    ) -> Workspace:
+        """Open a workspace: check keys, migrate the database, wire every service."""
+        root = root.resolve()
+        settings = load_settings(root)
+        keys = WorkspaceKeys.load(root / settings.workspace_key_file, root / settings.audit_key_file)
+        clock = clock or SystemClock()
+        engine = create_db_engine(_database_url(root, settings))
+        upgrade(engine)
+        db = session_factory(engine)
+        audit = AuditLog(keys.audit_key, clock)
+        sessions = SessionManager(db, settings.session, clock, audit, SessionMaterial())
+        gate = Gatekeeper(PolicyEngine(settings), audit, clock)
+        engines = engines or EngineRegistry()
+        vault = VaultService(
+            db,
+            settings,
+            LocalKeyProvider(keys),
+            FileBlobStore(root / settings.blob_dir),
+            gate,
+            audit,
+            sessions,
+            clock,
+        )
+        return cls(
+            root=root,
+            settings=settings,
+            keys=keys,
+            engine=engine,
+            db=db,
+            clock=clock,
+            audit=audit,
+            identity=IdentityService(db, keys, settings, clock, audit),
+            grants=GrantService(db, clock, audit),
+            sessions=sessions,
+            gate=gate,
+            vault=vault,
+            analysis=AnalysisService(db, gate, vault, engines, audit, keys.pii_hash_key),
+            engines=engines,
+        )
+
+    def purge_stale_sessions(self) -> list[str]:
+        """End sessions left open by a previous run (their memory is gone; record what they held)."""
+        return self.sessions.end_all_open("restart")
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
