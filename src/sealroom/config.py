@@ -110,7 +110,9 @@ class Settings(_Strict):
         levels = set(self.classifications)
         for name, dataset in self.datasets.items():
             if dataset.default_classification not in levels:
-                raise ValueError(f"dataset {name!r}: unknown classification {dataset.default_classification!r}")
+                raise ValueError(
+                    f"dataset {name!r}: unknown classification {dataset.default_classification!r}"
+                )
         for name, role in self.roles.items():
             if role.max_classification not in levels:
                 raise ValueError(f"role {name!r}: unknown classification {role.max_classification!r}")
