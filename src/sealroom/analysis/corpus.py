@@ -1,0 +1,61 @@
+"""Run an engine over a corpus folder and write its predictions in the corpus scoring format.
+
+One ``<doc_id>.json`` per document: ``{"entities": [{"type", "text", "page", "bbox"}]}``. Page images
+are read from the files the truth names; PDF pages are rendered at the truth's ``render_dpi``.
+DICOM files are not analysed yet (an empty entity list is written).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from sealroom.analysis.models import AnalysisEngine, PageImage
+
+
+def _load_pages(corpus_dir: Path, truth: dict[str, object]) -> list[PageImage] | None:
+    pages: list[PageImage] = []
+    page_specs = truth.get("pages") or []
+    assert isinstance(page_specs, list)
+    for spec in page_specs:
+        path = corpus_dir / str(spec["file"])
+        if path.suffix.lower() == ".dcm":
+            return None
+        if path.suffix.lower() == ".pdf":
+            import pypdfium2 as pdfium
+
+            pdf = pdfium.PdfDocument(str(path))
+            try:
+                dpi = float(spec.get("render_dpi") or 150)
+                page = pdf[int(spec.get("pdf_page", spec["page"]))]
+                image = page.render(scale=dpi / 72).to_pil().convert("RGB")
+            finally:
+                pdf.close()
+        else:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+        pages.append(PageImage(int(spec["page"]), image))
+    return pages
+
+
+def predict_corpus(corpus_dir: Path, out_dir: Path, engine: AnalysisEngine) -> list[Path]:
+    """Analyse every document of ``corpus_dir`` with ``engine``; write ``out_dir/<doc_id>.json``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for truth_path in sorted(corpus_dir.glob("*.truth.json")):
+        truth = json.loads(truth_path.read_text("utf-8"))
+        doc_id = str(truth["doc_id"])
+        pages = _load_pages(corpus_dir, truth)
+        entities: list[dict[str, object]] = []
+        if pages:
+            result = engine.analyze(pages)
+            entities = [
+                {"type": e.type, "text": e.text, "page": e.page, "bbox": list(e.bbox) if e.bbox else None}
+                for e in result.entities
+            ]
+        out = out_dir / f"{doc_id}.json"
+        out.write_text(json.dumps({"entities": entities}, indent=1), "utf-8")
+        written.append(out)
+    return written

@@ -1,0 +1,120 @@
+"""Key/value fields: a label and its value, to the right of it or on the row below it.
+
+Values to the right come from the labelled-value recogniser's results (they carry the field name);
+values below a label (cards, forms: "Member ID" over "DAF429539169") are found here from the layout.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sealroom.analysis.local.labels import COMPILED, FieldLabel, label_match_ok, open_label
+from sealroom.analysis.local.layout import PageLayout, Token
+from sealroom.analysis.local.mapping import span_boxes, union
+from sealroom.analysis.local.names import validate_labelled_value
+from sealroom.analysis.models import BBox, ExtractedField
+
+
+@dataclass(frozen=True)
+class FieldHit:
+    """A value found for a label: ``text[start:end]`` of the page."""
+
+    label: FieldLabel
+    start: int
+    end: int
+    below: bool
+    label_text: str = ""
+
+    @property
+    def name(self) -> str:
+        """The field name: canonical for specific labels, as printed for broad ones ("Landlord")."""
+        if self.label.name in _AS_PRINTED and self.label_text:
+            text = " ".join(self.label_text.strip(" :#.").split())
+            return text.title() if text.isupper() and len(text) > 3 else text
+        return self.label.name
+
+
+_AS_PRINTED = frozenset({"Party", "Signed By", "Printed Name", "Physician", "Service Date", "Date",
+                         "Account Holder", "Payee", "Member Name"})
+
+
+def _value_at(label: FieldLabel, vrx: re.Pattern[str], text: str, pos: int) -> tuple[int, int] | None:
+    vm = vrx.match(text, pos)
+    if vm is None:
+        return None
+    span = validate_labelled_value(label, vm.group(0))
+    if span is None:
+        return None
+    return pos + span[0], pos + span[1]
+
+
+def _token_below(layout: PageLayout, label_box: BBox, row: int) -> Token | None:
+    x0, y0, x1, y1 = label_box
+    h = max(1, y1 - y0)
+    best: Token | None = None
+    for tok in layout.tokens:
+        if tok.row <= row or tok.row > row + 2:
+            continue
+        tx0, ty0, _tx1, _ty1 = tok.bbox
+        if ty0 < y1 - 0.3 * h or ty0 - y1 > 1.6 * h:
+            continue
+        if not (x0 - 1.5 * h <= tx0 <= x1 + 0.5 * h):
+            continue
+        if best is None or (tok.row, abs(tx0 - x0)) < (best.row, abs(best.bbox[0] - x0)):
+            best = tok
+    return best
+
+
+def _ends_segment(layout: PageLayout, end: int) -> bool:
+    rest = layout.text[end : end + 3]
+    return rest == "" or rest.startswith(("\n", "  ")) or not rest.strip(" :#") \
+        or any(seg.end == end for seg in layout.segments)
+
+
+def find_field_hits(layout: PageLayout) -> list[FieldHit]:
+    """Labels with a value on the same row (right) or the row below, for every field label."""
+    text = layout.text
+    hits: list[FieldHit] = []
+    taken: list[tuple[int, int]] = []
+    for label, lrx, vrx in COMPILED:
+        for m in lrx.finditer(text):
+            if not label_match_ok(m) or any(s < m.end() and m.start() < e for s, e in taken):
+                continue
+            gap = re.match(r"[ ]{0,6}" if open_label(m) else r" (?! )", text[m.end():])
+            span = _value_at(label, vrx, text, m.end() + gap.end()) if gap else None
+            if span is not None:
+                hits.append(FieldHit(label, span[0], span[1], False, m.group(0)))
+                taken.extend([(m.start(), m.end()), span])
+                continue
+            if not _ends_segment(layout, m.end()):
+                continue
+            boxes = span_boxes(layout, m.start(), m.end())
+            row = next((t.row for t in layout.tokens if t.start <= m.start() < t.end), None)
+            tok = _token_below(layout, boxes[0].bbox, row) if len(boxes) == 1 and row is not None else None
+            if tok is not None and not any(s < tok.end and tok.start < e for s, e in taken):
+                span = _value_at(label, vrx, text, tok.start)
+                if span is not None:
+                    hits.append(FieldHit(label, span[0], span[1], True, m.group(0)))
+                    taken.extend([(m.start(), m.end()), span])
+                    continue
+            span = _loose_value(label, vrx, text, m)
+            if span is not None and not any(s < span[1] and span[0] < e for s, e in taken):
+                hits.append(FieldHit(label, span[0], span[1], False, m.group(0)))
+                taken.extend([(m.start(), m.end()), span])
+    return hits
+
+
+def _loose_value(
+    label: FieldLabel, vrx: re.Pattern[str], text: str, m: re.Match[str]
+) -> tuple[int, int] | None:
+    """A value one column to the right of a label without a colon ("Member Name   JANE DOE")."""
+    gap = re.match(r"[ ]{2,6}", text[m.end():])
+    return _value_at(label, vrx, text, m.end() + gap.end()) if gap else None
+
+
+def to_field(layout: PageLayout, page: int, name: str, start: int, end: int,
+             entity_type: str | None) -> ExtractedField:
+    boxes = [b.bbox for b in span_boxes(layout, start, end)]
+    return ExtractedField(name=name, value=layout.text[start:end], page=page,
+                          bbox=union(boxes) if boxes else None, entity_type=entity_type)
