@@ -14,6 +14,7 @@ from sealroom import __version__
 from sealroom.api import audit, auth, images
 from sealroom.api.errors import install_error_handlers
 from sealroom.api.headers import SecurityHeadersMiddleware
+from sealroom.errors import SealroomError
 from sealroom.workspace import Workspace
 
 log = logging.getLogger("sealroom.api")
@@ -44,7 +45,11 @@ def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
         finally:
             if task is not None:
                 task.cancel()
-            await run_in_threadpool(workspace.sessions.end_all_open, "shutdown")
+            try:
+                await run_in_threadpool(workspace.sessions.end_all_open, "shutdown")
+            except SealroomError as exc:
+                # The material dies with the process anyway; the next start records the purge.
+                log.error("could not end sessions at shutdown: %s", exc.code)
 
     app = FastAPI(
         title="Sealroom",
