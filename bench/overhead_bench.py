@@ -36,9 +36,11 @@ def measure(runs: int) -> list[tuple[float, float]]:
     clock = ManualClock(datetime.now(UTC))
     with tempfile.TemporaryDirectory() as folder:
         workspace = Workspace.open(init_workspace(Path(folder) / "ws"), clock=clock)
+        secrets = {}
         for name, role in (("intake", "intake"), ("doc", "clinician")):
             workspace.identity.add_user(name, PASSWORD, [role])
-        secret = workspace.identity.enroll_mfa("doc").secret
+            secrets[name] = workspace.identity.enroll_mfa(name).secret
+        secret = secrets["doc"]
         workspace.grants.create_grant(
             "doc", "ENC-2026-0042", "bench", granted_by="bench", duration=timedelta(days=1)
         )

@@ -37,6 +37,9 @@ class ActiveSession:
     mfa_verified_at: datetime | None
 
 
+NO_SESSION = "your session has ended or is not valid; sign in again"
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -110,11 +113,10 @@ class SessionManager:
                 .join(User, User.id == WorkspaceSession.user_id)
                 .where(WorkspaceSession.token_hash == _token_hash(token))
             ).first()
-            if found is None:
-                raise SessionEndedError("no such session; sign in again")
+            # One answer for unknown and ended tokens: it must not tell whether a token was ever valid.
+            if found is None or found[0].ended_at is not None:
+                raise SessionEndedError(NO_SESSION)
             row, user = found
-            if row.ended_at is not None:
-                raise SessionEndedError("this session has ended; sign in again")
             expired = self._expiry_reason(row, now)
             if expired is None and user.disabled:
                 expired = "user_disabled"

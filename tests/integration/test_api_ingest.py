@@ -77,13 +77,31 @@ def test_upload_without_ingest_permission_is_denied_and_audited(env: Env, client
     assert last.reason == "no_role_permits_action"
 
 
-def test_unknown_dataset_is_a_clear_400(env: Env, client: TestClient) -> None:
+def test_unknown_dataset_is_denied_by_policy_and_audited(env: Env, client: TestClient) -> None:
     headers = login(client, env, "nora")
     response = client.post(
         "/api/v1/images?dataset=nope&case_id=C1&document_type=clinical", content=b"x", headers=headers
     )
+    assert response.status_code == 403
+    assert "does not allow image:ingest" in response.json()["message"]
+    assert "clinical-records" not in response.text
+
+
+def test_classification_below_the_dataset_floor_is_refused(env: Env, client: TestClient) -> None:
+    headers = login(client, env, "nora")
+    response = client.post(f"{UPLOAD}&classification=internal", content=render_lab_report(), headers=headers)
     assert response.status_code == 400
-    assert "unknown dataset" in response.json()["message"]
+    assert "below the data set's floor" in response.json()["message"]
+    assert _stored(env) == (0, [])
+
+
+def test_classification_above_the_default_is_kept(env: Env, client: TestClient) -> None:
+    headers = login(client, env, "nora")
+    response = client.post(
+        f"{UPLOAD}&classification=restricted", content=render_lab_report(), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["classification"] == "restricted"
 
 
 def test_tiff_is_accepted_by_content_whatever_its_name(env: Env, client: TestClient) -> None:

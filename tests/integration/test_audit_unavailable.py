@@ -37,7 +37,8 @@ def test_ingest_is_refused_and_nothing_is_stored(env: Env, client: TestClient) -
 def test_sign_in_is_refused_when_it_cannot_be_recorded(env: Env, client: TestClient) -> None:
     _break_audit(env)
     response = client.post(
-        "/api/v1/login", json={"username": "sam", "password": "correct-Horse-battery-9", "totp": env.fresh_code("sam")}
+        "/api/v1/login",
+        json={"username": "sam", "password": "correct-Horse-battery-9", "totp": env.fresh_code("sam")},
     )
     assert response.status_code == 503
     assert "sealroom_session" not in response.headers.get("set-cookie", "")

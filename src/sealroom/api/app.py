@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sealroom import __version__
 from sealroom.api import audit, auth, images
+from sealroom.api.body_limit import BodyLimitMiddleware
 from sealroom.api.errors import install_error_handlers
 from sealroom.api.headers import SecurityHeadersMiddleware
 from sealroom.errors import SealroomError
@@ -57,9 +58,12 @@ def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The schema is for development tooling; production does not describe itself to strangers.
+        openapi_url="/openapi.json" if workspace.settings.environment == "development" else None,
     )
     app.state.workspace = workspace
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=workspace.settings.server.behind_tls)
     app.include_router(auth.router)
     app.include_router(images.router)

@@ -25,7 +25,7 @@ def list_events(
     outcome: Annotated[str | None, Query(max_length=16)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Audit records matching the filters, oldest first; page with ``after_seq``."""

@@ -72,7 +72,8 @@ def ingest(
                 progress.advance(task)
     finally:
         opened.sessions.end(active.id, "logout")
-    table = Table("image id", "file", "pages", "type", "sha256")
+    table = Table("file", "pages", "type", "sha256")
+    table.add_column("image id", no_wrap=True, min_width=32)
     for path, meta in stored:
         table.add_row(
             meta["id"], path.name, str(meta["pages"]), meta["media_type"], meta["sha256"][:16] + "…"

@@ -36,7 +36,7 @@ def init(path: Annotated[Path, typer.Argument(help="Folder to create the workspa
     root = init_workspace(path)
     console.print(f"[green]Workspace created[/] at {root}")
     console.print("Next: edit sealroom.toml (data sets, roles), then add a user:")
-    console.print(f"  sealroom -w {root} user add NAME --role ROLE", highlight=False)
+    console.print(f"  sealroom user add NAME --role ROLE --workspace {root}", highlight=False)
 
 
 @app.command()

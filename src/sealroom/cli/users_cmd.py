@@ -13,7 +13,9 @@ from rich.table import Table
 
 from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, operator
 
-user_app = typer.Typer(help="Manage users: add, list, disable, enrol MFA.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Manage users: add, list, disable, enable, set-password, enrol MFA.", no_args_is_help=True
+)
 grant_app = typer.Typer(help="Manage case grants: add, list, revoke.", no_args_is_help=True)
 
 
@@ -65,6 +67,24 @@ def user_disable(username: str, workspace: WorkspaceOption = Path(".")) -> None:
     console.print(f"[green]Disabled[/] {user.username}")
 
 
+@user_app.command("enable")
+@handle_errors
+def user_enable(username: str, workspace: WorkspaceOption = Path(".")) -> None:
+    """Allow a disabled user to sign in again."""
+    opened = open_workspace(workspace)
+    user = opened.identity.enable_user(username, actor=operator())
+    console.print(f"[green]Enabled[/] {user.username}")
+
+
+@user_app.command("set-password")
+@handle_errors
+def user_set_password(username: str, workspace: WorkspaceOption = Path(".")) -> None:
+    """Replace a user's password (asked for, or read from SEALROOM_NEW_PASSWORD)."""
+    opened = open_workspace(workspace)
+    user = opened.identity.set_password(username, _new_password(username), actor=operator())
+    console.print(f"[green]Password changed[/] for {user.username}")
+
+
 @user_app.command("enroll-mfa")
 @handle_errors
 def user_enroll_mfa(
@@ -111,18 +131,19 @@ def grant_list(
 ) -> None:
     """List grants."""
     opened = open_workspace(workspace)
-    table = Table("id", "user", "case", "purpose", "expires (UTC)", "state")
+    table = Table("user", "case", "purpose", "expires (UTC)", "state")
+    table.add_column("grant id", no_wrap=True, min_width=32)
     now = opened.clock.now()
     names = {user.id: user.username for user in opened.identity.list_users()}
     for row in opened.grants.list_grants(username=username, include_expired=all_):
         state = "revoked" if row.revoked_at else ("expired" if row.expires_at <= now else "active")
         table.add_row(
-            row.id,
             names.get(row.user_id, row.user_id),
             row.case_id,
             row.purpose,
             f"{row.expires_at:%Y-%m-%d %H:%M}",
             state,
+            row.id,
         )
     console.print(table)
 

@@ -51,6 +51,11 @@ from sealroom.keys import WorkspaceKeys
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
 BAD_CREDENTIALS = "sign-in failed: the username, password or code is not correct"
 CODE_REQUIRED = "a code from your authenticator app is required"
+CODE_ALREADY_USED = "that code was already used; wait for the next code from your authenticator app"
+NO_SECOND_FACTOR = (
+    "sign-in refused: this account has no second factor yet; "
+    "an administrator must run 'sealroom user enroll-mfa' for it"
+)
 LOGIN = "auth.login"
 STEP_UP = "auth.mfa.verify"
 
@@ -295,6 +300,10 @@ class IdentityService:
             return self._fail(db, LOGIN, actor, key, now, "bad_password", None)
         if user.disabled:
             return self._fail(db, LOGIN, actor, key, now, "disabled", None)
+        if not user.mfa_enrolled and self._settings.login.require_mfa:
+            # Said plainly: only someone who knows the password gets here, and they need to act.
+            self._fail(db, LOGIN, actor, key, now, "mfa_not_enrolled", None)
+            return AuthenticationError(NO_SECOND_FACTOR)
         if user.mfa_enrolled:
             if not code:
                 # Not counted as a failure: a two-step sign-in form sends the password first.
@@ -302,7 +311,10 @@ class IdentityService:
                 return MfaRequiredError(CODE_REQUIRED)
             check = self._check_code(user, code, now)
             if check.step is None:
-                return self._fail(db, LOGIN, actor, key, now, check.outcome.value, None)
+                error = self._fail(db, LOGIN, actor, key, now, check.outcome.value, None)
+                if check.outcome is totp.TotpOutcome.REPLAY:
+                    return AuthenticationError(CODE_ALREADY_USED)
+                return error
             user.totp_last_step = check.step
         if self._passwords.needs_rehash(user.password_hash):
             user.password_hash = self._passwords.hash(password)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ class VaultService:
         self._audit = audit
         self._sessions = sessions
         self._clock = clock
+        self._opening = threading.Lock()
 
     def ingest(self, actor: ActiveSession, data: bytes, request: IngestRequest) -> dict[str, Any]:
         """Validate, encrypt and store one file; returns its metadata.
@@ -89,16 +91,21 @@ class VaultService:
         ``image.ingest`` failure, nothing stored), ``AccessDeniedError`` when the role may not ingest
         there. Audit: ``access.decision``, ``image.ingest``.
         """
-        classification = self._validate_request(request)
+        dataset = self._settings.datasets.get(request.dataset)
+        classification = request.classification or (dataset.default_classification if dataset else "")
         with self._db() as db:
+            # Authorise first: only someone allowed to ingest here learns anything about the request.
+            # Policy scopes name only configured data sets, classifications and types, so an allow
+            # also means these are valid.
             self._gate.require(
-                db,
-                actor,
-                "image:ingest",
-                dataset=request.dataset,
-                classification=classification,
+                db, actor, "image:ingest", dataset=request.dataset, classification=classification,
                 document_type=request.document_type,
             )
+            try:
+                self._validate_request(request, classification)
+            except InputError as exc:
+                self._audit_refusal(db, actor, request, exc, len(data))
+                raise
             try:
                 document = decode_document(data, self._settings.limits)
             except SealroomError as exc:
@@ -228,9 +235,14 @@ class VaultService:
 
         The caller has already authorised the access in ``db``. Audit: ``image.open`` when decrypted.
         """
-        held = self._sessions.material.get(actor.id, image.id)
-        if held is not None:
-            return held
+        with self._opening:
+            # One decrypt per image and session, even when two requests of the session race.
+            held = self._sessions.material.get(actor.id, image.id)
+            if held is not None:
+                return held
+            return self._decrypt_into_session(db, actor, image)
+
+    def _decrypt_into_session(self, db: Session, actor: ActiveSession, image: Image) -> OpenedImage:
         plaintext = bytearray(
             open_sealed(image.id, self._blobs.get(image.blob_ref), image.wrapped_key, self._keys)
         )
@@ -258,23 +270,16 @@ class VaultService:
         )
         return opened
 
-    def _validate_request(self, request: IngestRequest) -> str:
-        dataset = self._settings.datasets.get(request.dataset)
-        if dataset is None:
-            raise InputError(f"unknown dataset {request.dataset!r}; known: {sorted(self._settings.datasets)}")
-        classification = request.classification or dataset.default_classification
-        if classification not in self._settings.classifications:
+    def _validate_request(self, request: IngestRequest, classification: str) -> None:
+        default = self._settings.datasets[request.dataset].default_classification
+        if self._settings.classification_rank(classification) < self._settings.classification_rank(default):
             raise InputError(
-                f"unknown classification {classification!r}; known: {self._settings.classifications}"
-            )
-        if request.document_type not in self._settings.document_types:
-            raise InputError(
-                f"unknown document type {request.document_type!r}; known: {self._settings.document_types}"
+                f"classification {classification!r} is below the data set's floor {default!r}; "
+                "images may be filed higher than their data set's default, never lower"
             )
         case_id = request.case_id.strip()
-        if not case_id or len(case_id) > 128 or not case_id.isprintable():
-            raise InputError("case id must be 1-128 printable characters")
-        return classification
+        if not case_id or len(case_id) > 128 or not case_id.isprintable() or case_id != request.case_id:
+            raise InputError("case id must be 1-128 printable characters without surrounding spaces")
 
     @staticmethod
     def _grants(db: Session, actor: ActiveSession, case_id: str) -> list[Grant]:

@@ -78,7 +78,9 @@ def make_keys() -> WorkspaceKeys:
     )
 
 
-def make_settings(**login: int) -> Settings:
+def make_settings(**login: int | bool) -> Settings:
+    """Test settings; password-only sign-in is allowed unless ``require_mfa=True`` is passed."""
+    login.setdefault("require_mfa", False)
     return Settings.model_validate(
         {
             "datasets": {
@@ -141,7 +143,7 @@ def make_identity(
 ) -> Callable[..., IdentityService]:
     """Builds a service on the shared database; keyword arguments override the login settings."""
 
-    def build(passwords: PasswordHashing | None = None, **login: int) -> IdentityService:
+    def build(passwords: PasswordHashing | None = None, **login: int | bool) -> IdentityService:
         return IdentityService(
             db_factory, keys, make_settings(**login), clock, audit, passwords=passwords or cheap_passwords
         )

@@ -103,6 +103,18 @@ def test_set_password(identity: IdentityService) -> None:
     assert identity.authenticate("alice", "another horse 43 staple").username == "alice"
 
 
+def test_when_mfa_is_required_then_a_password_alone_never_signs_in(
+    make_identity: Callable[..., IdentityService], audit: Any, clock: ManualClock
+) -> None:
+    identity = make_identity(require_mfa=True)
+    identity.add_user("alice", PASSWORD, [])
+    with pytest.raises(AuthenticationError, match="no second factor"):
+        identity.authenticate("alice", PASSWORD)
+    assert audit.events[-1]["reason"] == "mfa_not_enrolled"
+    secret = identity.enroll_mfa("alice").secret
+    assert identity.authenticate("alice", PASSWORD, totp.code_at(secret, clock.now())).username == "alice"
+
+
 def test_audit_failure_refuses_the_change(identity: IdentityService, audit: Any) -> None:
     audit.fail = True
     with pytest.raises(AuditUnavailableError):
