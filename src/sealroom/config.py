@@ -52,6 +52,7 @@ class LoginSettings(_Strict):
     max_failures: int = Field(default=5, ge=1)
     window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
+    require_mfa: bool = True
 
 
 class LimitSettings(_Strict):
