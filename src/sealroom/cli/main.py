@@ -80,3 +80,7 @@ def version() -> None:
     from sealroom import __version__
 
     console.print(json.dumps({"sealroom": __version__}))
+
+
+if __name__ == "__main__":
+    app()
