@@ -1,7 +1,8 @@
 """Hostile and good files for ingest tests, all generated in code (no fixtures on disk).
 
 ``HOSTILE_FILES`` lists files that ingest must refuse under the **default** ``LimitSettings`` (50 MiB,
-60 Mpx per page, 50 pages, 200 dpi), each with the error class and a substring of the message.
+60 Mpx per page, 250 Mpx per file, 50 pages, 200 dpi), each with the error class and a substring of the
+message.
 ``GOOD_FILES`` lists files that must be accepted, with the expected media type, page count and size.
 A case's bytes are built on first use of ``.data``, so listing the cases is cheap.
 
@@ -10,6 +11,7 @@ Unit tests (``tests/unit/vault``) and the integration tests both import this mod
 
 from __future__ import annotations
 
+import base64
 import io
 import random
 import struct
@@ -241,6 +243,77 @@ def _pdf_js_in_object_stream() -> bytes:
     return make_pdf(1, catalog_extra=b"/OpenAction 5 0 R", extra_objects=[objstm])
 
 
+def _encode_lzw(data: bytes) -> bytes:
+    """LZW as PDF writes it (EarlyChange 1), without clearing the table (fine for small inputs)."""
+    table = {bytes([i]): i for i in range(256)}
+    codes, current = [256], b""
+    for byte in data:
+        candidate = current + bytes([byte])
+        if candidate in table:
+            current = candidate
+            continue
+        codes.append(table[current])
+        table[candidate] = len(table) + 2
+        current = bytes([byte])
+    codes += [table[current], 257] if current else [257]
+    bits, count, out, size = 0, 0, bytearray(), 258
+    for index, code in enumerate(codes):
+        # the decoder adds one entry per code from the second data code on (code 0 is the clear)
+        size = 258 + max(0, index - 2)
+        width = min(12, (size + 1).bit_length())
+        bits, count = (bits << width) | code, count + width
+        while count >= 8:
+            count -= 8
+            out.append((bits >> count) & 0xFF)
+    if count:
+        out.append((bits << (8 - count)) & 0xFF)
+    return bytes(out)
+
+
+def encode_pdf_filters(data: bytes, filters: list[str]) -> tuple[bytes, bytes]:
+    """Encode ``data`` with PDF filters (outermost first); returns the bytes and the ``/Filter`` entry."""
+    encoders: dict[str, Callable[[bytes], bytes]] = {
+        "FlateDecode": zlib.compress,
+        "ASCIIHexDecode": lambda d: d.hex().encode() + b">",
+        "ASCII85Decode": lambda d: base64.a85encode(d) + b"~>",
+        "RunLengthDecode": lambda d: (
+            b"".join(bytes([len(d[i : i + 128]) - 1]) + d[i : i + 128] for i in range(0, len(d), 128))
+            + b"\x80"
+        ),
+        "LZWDecode": _encode_lzw,
+    }
+    for name in reversed(filters):
+        data = encoders[name](data)
+    return data, b"/Filter [" + b" ".join(b"/" + name.encode() for name in filters) + b"]"
+
+
+def pdf_with_object_stream(inner: bytes, filters: list[str], catalog_extra: bytes = b"") -> bytes:
+    """A one-page PDF with an object stream holding ``inner`` (``b"5 0 << ... >>"``) through ``filters``."""
+    first = inner.index(b"<<")
+    encoded, filter_entry = encode_pdf_filters(inner, filters)
+    objstm = pdf_stream(b"/Type /ObjStm /N 1 /First %d " % first + filter_entry, encoded)
+    return make_pdf(1, catalog_extra=catalog_extra, extra_objects=[objstm])
+
+
+def _pdf_js_in_filtered_object_stream(filters: list[str]) -> Callable[[], bytes]:
+    inner = b"5 0 << /S /JavaScript /JS (app.alert\\(1\\)) >>"
+    return lambda: pdf_with_object_stream(inner, filters, b"/OpenAction 5 0 R")
+
+
+def _pdf_object_stream_with_filter(entry: bytes, payload: bytes) -> bytes:
+    objstm = pdf_stream(b"/Type /ObjStm /N 1 /First 4 " + entry, payload)
+    return make_pdf(1, catalog_extra=b"/OpenAction 5 0 R", extra_objects=[objstm])
+
+
+def _pdf_uri_link_annotation() -> bytes:
+    n = _next_object(1)
+    annotation = (
+        b"<< /Type /Annot /Subtype /Link /Rect [0 0 50 50] /A << /S /URI /URI (https://x.invalid) >> >>"
+    )
+    data = make_pdf(1, extra_objects=[annotation])
+    return data.replace(b"/Contents 4 0 R", b"/Contents 4 0 R /Annots [%d 0 R]" % n, 1)
+
+
 def _pdf_embedded_file() -> bytes:
     n = _next_object(1)
     embedded = pdf_stream(b"/Type /EmbeddedFile", b"MZ payload")
@@ -317,6 +390,14 @@ HOSTILE_FILES: list[HostileFile] = [
         "max_pixels_per_page",
     ),
     HostileFile("pdf-page-bomb", "scan.pdf", make_pdf_bomb_page, TooLargeError, "max_pixels_per_page"),
+    # 5 pages of 2760 pt: each 7,667 x 7,667 px at 200 dpi (under the page limit), 294 Mpx together
+    HostileFile(
+        "pdf-total-pixels",
+        "scan.pdf",
+        lambda: make_pdf(5, (2760, 2760)),
+        TooLargeError,
+        "limits.max_total_pixels",
+    ),
     HostileFile("oversized-file", "scan.png", _oversized, TooLargeError, "over the limit"),
     HostileFile(
         "too-many-pdf-pages",
@@ -380,6 +461,124 @@ HOSTILE_FILES: list[HostileFile] = [
         "launch",
     ),
     HostileFile("pdf-embedded-file", "scan.pdf", _pdf_embedded_file, BadImageError, "embedded file"),
+    *[
+        HostileFile(
+            f"pdf-javascript-in-object-stream-{label}",
+            "scan.pdf",
+            _pdf_js_in_filtered_object_stream(filters),
+            BadImageError,
+            "JavaScript",
+        )
+        for label, filters in [
+            ("flate-twice", ["FlateDecode", "FlateDecode"]),
+            ("asciihex", ["ASCIIHexDecode"]),
+            ("hex-then-flate", ["ASCIIHexDecode", "FlateDecode"]),
+            ("ascii85-then-flate", ["ASCII85Decode", "FlateDecode"]),
+            ("lzw", ["LZWDecode"]),
+            ("runlength-then-hex", ["RunLengthDecode", "ASCIIHexDecode"]),
+        ]
+    ],
+    HostileFile(
+        "pdf-object-stream-unknown-filter",
+        "scan.pdf",
+        lambda: _pdf_object_stream_with_filter(b"/Filter /BrotliDecode", b"\x01\x02\x03"),
+        BadImageError,
+        "cannot inspect",
+    ),
+    HostileFile(
+        "pdf-object-stream-image-filter",
+        "scan.pdf",
+        lambda: _pdf_object_stream_with_filter(b"/Filter /DCTDecode", b"\xff\xd8\xff\xd9"),
+        BadImageError,
+        "cannot inspect",
+    ),
+    HostileFile(
+        "pdf-object-stream-corrupt-flate",
+        "scan.pdf",
+        lambda: _pdf_object_stream_with_filter(b"/Filter /FlateDecode", b"not zlib data at all"),
+        BadImageError,
+        "cannot inspect",
+    ),
+    HostileFile(
+        "pdf-object-stream-cut-short",
+        "scan.pdf",
+        lambda: _pdf_object_stream_with_filter(
+            b"/Filter /FlateDecode", zlib.compress(b"5 0 << /S /JavaScript /JS (x) >>")[:12]
+        ),
+        BadImageError,
+        "cannot inspect",
+    ),
+    HostileFile(
+        "pdf-uri-open-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /URI /URI (https://attacker.invalid/b) >>"),
+        BadImageError,
+        "URI",
+    ),
+    HostileFile("pdf-uri-link-annotation", "scan.pdf", _pdf_uri_link_annotation, BadImageError, "URI"),
+    HostileFile(
+        "pdf-gotor-in-additional-actions",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/AA << /WC << /S /GoToR /F (other.pdf) /D [0 /Fit] >> >>"),
+        BadImageError,
+        "GoToR",
+    ),
+    HostileFile(
+        "pdf-launch-in-additional-actions",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/AA << /DC << /S /Launch /Win << /F (cmd.exe) >> >> >>"),
+        BadImageError,
+        "launch",
+    ),
+    HostileFile(
+        "pdf-launch-as-string",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S (L\\141unch) /F (cmd.exe) >>"),
+        BadImageError,
+        "launch",
+    ),
+    HostileFile(
+        "pdf-sound-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /Sound /Sound 9 0 R >>"),
+        BadImageError,
+        "Sound",
+    ),
+    HostileFile(
+        "pdf-movie-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /Movie /T (clip) >>"),
+        BadImageError,
+        "Movie",
+    ),
+    HostileFile(
+        "pdf-rendition-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /Rendition /OP 0 >>"),
+        BadImageError,
+        "Rendition",
+    ),
+    HostileFile(
+        "pdf-gotoe-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /GoToE /T << /R /C /N (a.pdf) >> >>"),
+        BadImageError,
+        "GoToE",
+    ),
+    HostileFile(
+        "pdf-submitform-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /SubmitForm /F (https://x.invalid) >>"),
+        BadImageError,
+        "SubmitForm",
+    ),
+    HostileFile(
+        "pdf-importdata-action",
+        "scan.pdf",
+        lambda: make_pdf(1, catalog_extra=b"/OpenAction << /S /ImportData /F (data.fdf) >>"),
+        BadImageError,
+        "ImportData",
+    ),
     HostileFile("pdf-encrypted", "scan.pdf", make_encrypted_pdf, BadImageError, "encrypted"),
     HostileFile("pdf-header-only", "scan.pdf", lambda: b"%PDF-1.7\n%%EOF\n", BadImageError, "PDF"),
 ]

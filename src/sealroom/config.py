@@ -60,6 +60,7 @@ class LimitSettings(_Strict):
 
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     max_pixels_per_page: int = Field(default=60_000_000, ge=1)
+    max_total_pixels: int = Field(default=250_000_000, ge=1)  # all pages of one file together
     max_pages: int = Field(default=50, ge=1)
     pdf_render_dpi: int = Field(default=200, ge=50, le=600)
 

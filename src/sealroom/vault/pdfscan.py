@@ -249,9 +249,9 @@ class _Scanner:
         except _UndecodableError as exc:
             raise BadImageError(f"{_HIDDEN} ({exc}); refused") from exc
         if kind == "objstm":
-            if not complete:
-                raise BadImageError(f"{_HIDDEN} (an object stream is cut short); refused")
             self._scan_syntax(decoded, " (inside an object stream)", streams=False)
+            if not complete:  # what a reader finds past a premature end was not seen here
+                raise BadImageError(f"{_HIDDEN} (an object stream is cut short); refused")
         else:
             for name in _pdf_names(decoded):
                 _refuse_active(name, _MIN_NAME_IN_STREAM, " (inside a stream)")

@@ -98,7 +98,11 @@ class VaultService:
             # Policy scopes name only configured data sets, classifications and types, so an allow
             # also means these are valid.
             self._gate.require(
-                db, actor, "image:ingest", dataset=request.dataset, classification=classification,
+                db,
+                actor,
+                "image:ingest",
+                dataset=request.dataset,
+                classification=classification,
                 document_type=request.document_type,
             )
             try:

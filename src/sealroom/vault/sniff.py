@@ -8,8 +8,9 @@ Beyond the magic bytes, the accepted types are walked far enough to refuse:
 * truncation (a PNG without ``IEND``, a JPEG without its end-of-image marker, a PDF without ``%%EOF``);
 * polyglots: data after the image's end marker that carries a second file (ZIP, HTML, script, PDF...), or
   more than a few bytes of anything after it, and any file whose tail is a valid ZIP directory;
-* PDFs with active content (JavaScript, launch actions, embedded files, XFA, rich media...), found by
-  name, including names hidden with ``#xx`` escapes or inside compressed object streams (``vault.pdfscan``).
+* PDFs with active content (JavaScript, actions that reach outside the document such as launch, URI and
+  GoToR, embedded files, XFA, rich media...), found by name, including names hidden with ``#xx`` escapes
+  or behind any chain of stream filters; content the scanner cannot decode is refused (``vault.pdfscan``).
 
 Nothing here decodes pixels; ``vault.decode`` does that afterwards with the pixel limits.
 """
