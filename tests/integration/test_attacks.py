@@ -472,12 +472,10 @@ def test_serve_refuses_to_start_with_a_world_readable_key(env: Env) -> None:
         (root / key).chmod(0o600)
 
 
-# --- bugs found in the review: these fail until fixed --------------------------------------------------
+# --- regressions: faults found in the security review, fixed and locked in here ---------------------
 
 
-def test_bug_user_without_mfa_reaches_confidential_images_with_a_password_only(
-    env: Env, client: TestClient
-) -> None:
+def test_a_user_without_mfa_cannot_sign_in_with_a_password_only(env: Env, client: TestClient) -> None:
     """PRODUCT.md: sensitive classifications require a recent second factor.
 
     A user created with ``user add`` and never enrolled signs in with the password alone and gets a
@@ -499,7 +497,7 @@ def test_bug_user_without_mfa_reaches_confidential_images_with_a_password_only(
         )
 
 
-def test_bug_unauthenticated_json_body_is_read_whole_before_any_limit(client: TestClient) -> None:
+def test_an_unauthenticated_json_body_is_cut_off_at_the_limit(client: TestClient) -> None:
     """POST /api/v1/login (no session needed) reads any body into memory; 300 MB raised server RSS to 700 MB.
 
     Expected: a small cap for JSON routes (e.g. ``FastAPI(max_body_size=...)`` or a check in the ASGI
@@ -524,7 +522,7 @@ def test_bug_unauthenticated_json_body_is_read_whole_before_any_limit(client: Te
     [["Flate", "Flate"], ["Hex"], ["Hex", "Flate"]],
     ids=["flate-twice", "asciihex", "hex-then-flate"],
 )
-def test_bug_pdf_javascript_in_an_object_stream_with_other_filters_is_accepted(
+def test_pdf_javascript_behind_any_stream_filter_is_refused(
     env: Env, client: TestClient, filters: list[str]
 ) -> None:
     """docs/security.md: active PDF content is refused. ``vault.pdfscan`` inflates an object stream once
@@ -540,7 +538,7 @@ def test_bug_pdf_javascript_in_an_object_stream_with_other_filters_is_accepted(
     assert "javascript" in response.json()["message"].lower()
 
 
-def test_bug_pdf_uri_open_action_is_accepted(env: Env, client: TestClient) -> None:
+def test_pdf_uri_open_action_is_refused(env: Env, client: TestClient) -> None:
     """A PDF that calls out to a URL when opened (``/OpenAction << /S /URI >>``) is not on the active list.
 
     Expected: ``URI`` (and ``GoToR``, ``Sound``, ``Movie``, ``Rendition``) treated as active content.
@@ -553,7 +551,7 @@ def test_bug_pdf_uri_open_action_is_accepted(env: Env, client: TestClient) -> No
     assert response.status_code == 422, f"stored a PDF that beacons out when opened: {response.text}"
 
 
-def test_bug_huge_after_seq_is_an_unhandled_500(env: Env, client: TestClient) -> None:
+def test_a_huge_after_seq_is_a_clean_4xx(env: Env, client: TestClient) -> None:
     """``after_seq`` has ``ge=0`` but no upper bound; a value past SQLite's 64-bit INTEGER raises
     ``OverflowError`` inside the query (a 500, logged as unhandled). Expected: ``le=2**63 - 1`` → 422."""
     kim = login(client, env, "kim")
@@ -562,7 +560,7 @@ def test_bug_huge_after_seq_is_an_unhandled_500(env: Env, client: TestClient) ->
     assert response.status_code == 422, response.text
 
 
-def test_bug_upload_validation_runs_before_authorisation(env: Env, client: TestClient) -> None:
+def test_upload_is_authorised_before_the_request_is_validated(env: Env, client: TestClient) -> None:
     """A clinician (no ``image:ingest``) probing the upload route learns every data set, classification
     and document type of the workspace, and the attempt leaves no audit record. Expected: the
     permission check first (403, audited), the config details only for roles that may ingest.
@@ -579,7 +577,7 @@ def test_bug_upload_validation_runs_before_authorisation(env: Env, client: TestC
     assert after is not None and before is not None and after > before
 
 
-def test_bug_init_suggests_a_next_command_that_does_not_parse(tmp_path: Path) -> None:
+def test_init_suggests_a_next_command_that_parses(tmp_path: Path) -> None:
     """``sealroom init`` prints ``sealroom -w ROOT user add NAME --role ROLE``; ``-w`` is not a global
     option, so the very first command a newcomer copies fails with "No such option: -w"."""
     root = tmp_path / "ws"
