@@ -33,13 +33,22 @@ from typing import Any
 DEFAULT_CORPUS = Path(os.environ.get("SEALROOM_CORPUS", "/work/shared/corpus/dev"))
 NON_TEXT_TYPES = {"FACE", "SIGNATURE", "BARCODE"}
 PRESIDIO_TYPES = {
-    "PHONE_NUMBER": "PHONE", "EMAIL_ADDRESS": "EMAIL", "US_SSN": "SSN", "IBAN_CODE": "IBAN",
-    "DATE_TIME": "DATE", "US_BANK_NUMBER": "BANK_ACCOUNT", "US_DRIVER_LICENSE": "ID_NUMBER",
-    "LOCATION": "ADDRESS", "MEDICAL_LICENSE": "ID_NUMBER", "US_ITIN": "SSN", "US_PASSPORT": "ID_NUMBER",
+    "PHONE_NUMBER": "PHONE",
+    "EMAIL_ADDRESS": "EMAIL",
+    "US_SSN": "SSN",
+    "IBAN_CODE": "IBAN",
+    "DATE_TIME": "DATE",
+    "US_BANK_NUMBER": "BANK_ACCOUNT",
+    "US_DRIVER_LICENSE": "ID_NUMBER",
+    "LOCATION": "ADDRESS",
+    "MEDICAL_LICENSE": "ID_NUMBER",
+    "US_ITIN": "SSN",
+    "US_PASSPORT": "ID_NUMBER",
 }
 
 
 # --- workers (run in a subprocess) -------------------------------------------------------------
+
 
 def _documents(corpus: Path) -> list[tuple[str, list[Any]]]:
     from sealroom.analysis.corpus import _load_pages
@@ -60,8 +69,10 @@ def _local_runner() -> Any:
 
     def run(pages: list[Any]) -> list[dict[str, Any]]:
         result = engine.analyze(pages)
-        return [{"type": e.type, "text": e.text, "page": e.page, "bbox": list(e.bbox) if e.bbox else None}
-                for e in result.entities]
+        return [
+            {"type": e.type, "text": e.text, "page": e.page, "bbox": list(e.bbox) if e.bbox else None}
+            for e in result.entities
+        ]
 
     return run
 
@@ -88,9 +99,14 @@ def _presidio_runner() -> Any:
         out = []
         for page in pages:
             for r in engine.analyze(page.image, language="en"):
-                out.append({"type": PRESIDIO_TYPES.get(r.entity_type, r.entity_type), "text": "",
-                            "page": page.index,
-                            "bbox": [int(r.left), int(r.top), int(r.left + r.width), int(r.top + r.height)]})
+                out.append(
+                    {
+                        "type": PRESIDIO_TYPES.get(r.entity_type, r.entity_type),
+                        "text": "",
+                        "page": page.index,
+                        "bbox": [int(r.left), int(r.top), int(r.left + r.width), int(r.top + r.height)],
+                    }
+                )
         return out
 
     return run
@@ -119,10 +135,21 @@ def worker(kind: str, corpus: Path, pred_dir: Path, stats_path: Path) -> None:
 
 # --- driver -------------------------------------------------------------------------------------
 
-def _run_worker(kind: str, corpus: Path, work: Path) -> dict[str, Any] | None:
+
+def _run_worker(kind: str, corpus: Path, work: Path, python: str = sys.executable) -> dict[str, Any] | None:
     pred, stats = work / f"pred_{kind}", work / f"stats_{kind}.json"
-    cmd = [sys.executable, __file__, "--worker", kind, "--corpus", str(corpus), "--pred", str(pred),
-           "--stats", str(stats)]
+    cmd = [
+        python,
+        __file__,
+        "--worker",
+        kind,
+        "--corpus",
+        str(corpus),
+        "--pred",
+        str(pred),
+        "--stats",
+        str(stats),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         print(f"{kind} worker failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -145,15 +172,19 @@ def _text_truth(corpus: Path, work: Path) -> Path:
 
 def _score(scorer: Path, truth: Path, pred: Path, work: Path, name: str) -> dict[str, Any]:
     out = work / f"score_{name}.json"
-    subprocess.run([sys.executable, str(scorer), str(truth), str(pred), "--json", str(out)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(scorer), str(truth), str(pred), "--json", str(out)],
+        check=True,
+        capture_output=True,
+    )
     result: dict[str, Any] = json.loads(out.read_text())
     return result
 
 
 def _text_recall(score: dict[str, Any]) -> float:
-    rows = [(v["n"], v["recall"]) for k, v in score["by_type"].items()
-            if k not in NON_TEXT_TYPES and "@" not in k]
+    rows = [
+        (v["n"], v["recall"]) for k, v in score["by_type"].items() if k not in NON_TEXT_TYPES and "@" not in k
+    ]
     n = sum(r[0] for r in rows)
     return sum(a * b for a, b in rows) / n if n else 0.0
 
@@ -178,8 +209,10 @@ def _fmt(v: float | None) -> str:
 
 
 def report(corpus: Path, results: dict[str, dict[str, Any] | None], scores: dict[str, dict[str, Any]]) -> str:
-    names = {"local": "Sealroom local (RapidOCR + Presidio, Sealroom recognisers)",
-             "presidio": "Presidio image redactor (Tesseract + predefined recognisers)"}
+    names = {
+        "local": "Sealroom local (RapidOCR + Presidio, Sealroom recognisers)",
+        "presidio": "Presidio image redactor (Tesseract + predefined recognisers)",
+    }
     lines = [
         "## Offline analysis engine",
         "",
@@ -195,20 +228,28 @@ def report(corpus: Path, results: dict[str, dict[str, Any] | None], scores: dict
             lines.append(f"| {names[kind]} | not run | | | | | |")
             continue
         med = statistics.median(r["per_page"])
-        lines.append(f"| {names[kind]} | {med:.2f} | {_p90(r['per_page']):.2f} | {1 / med:.2f} | "
-                     f"{r['load_s']:.1f} | {r['peak_mib']:.0f} | {_text_recall(scores[kind]):.3f} |")
+        lines.append(
+            f"| {names[kind]} | {med:.2f} | {_p90(r['per_page']):.2f} | {1 / med:.2f} | "
+            f"{r['load_s']:.1f} | {r['peak_mib']:.0f} | {_text_recall(scores[kind]):.3f} |"
+        )
     local, presidio = results.get("local"), results.get("presidio")
     if local and presidio:
         ratio = statistics.median(presidio["per_page"]) / statistics.median(local["per_page"])
         lines += ["", f"Pages/second ratio, Sealroom ÷ Presidio: **{ratio:.2f}×**."]
     kinds = [k for k in results if k in scores]
-    lines += ["", "Per entity type: recall over truth entities of that type (found when predicted boxes cover"
-              " ≥70% of it), and box precision over predicted boxes of that type (share touching a truth"
-              " box); FACE, SIGNATURE and BARCODE are not text and are detected elsewhere.", ""]
+    lines += [
+        "",
+        "Per entity type: recall over truth entities of that type (found when predicted boxes cover"
+        " ≥70% of it), and box precision over predicted boxes of that type (share touching a truth"
+        " box); FACE, SIGNATURE and BARCODE are not text and are detected elsewhere.",
+        "",
+    ]
     lines.append("| type | n | " + " | ".join(f"{k} recall | {k} box_prec" for k in kinds) + " |")
     lines.append("|---|---|" + "---|---|" * len(kinds))
-    all_types = sorted({t for k in kinds for t in scores[k]["by_type"]}
-                       | {t for k in kinds for t in scores[k]["by_pred_type"]})
+    all_types = sorted(
+        {t for k in kinds for t in scores[k]["by_type"]}
+        | {t for k in kinds for t in scores[k]["by_pred_type"]}
+    )
     for t in all_types:
         n = next((scores[k]["by_type"][t]["n"] for k in kinds if t in scores[k]["by_type"]), 0)
         cells = []
@@ -220,11 +261,17 @@ def report(corpus: Path, results: dict[str, dict[str, Any] | None], scores: dict
     lines.append("")
     for k in kinds:
         ov = scores[k]["overall"]
-        lines.append(f"* **{k}** overall: recall (pixel entities) {_fmt(ov['recall_pixels'])}, "
-                     f"box_prec {_fmt(ov['box_prec'])}, pixel_prec {_fmt(ov['pixel_prec'])}, "
-                     f"{ov['n_pred_boxes']} boxes.")
-    lines += ["", "The Presidio baseline has no NER model (the workspace is offline), so it finds names only"
-              " where a pattern recogniser does; its types are mapped to the corpus names.", ""]
+        lines.append(
+            f"* **{k}** overall: recall (pixel entities) {_fmt(ov['recall_pixels'])}, "
+            f"box_prec {_fmt(ov['box_prec'])}, pixel_prec {_fmt(ov['pixel_prec'])}, "
+            f"{ov['n_pred_boxes']} boxes."
+        )
+    lines += [
+        "",
+        "The Presidio baseline has no NER model (the workspace is offline), so it finds names only"
+        " where a pattern recogniser does; its types are mapped to the corpus names.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -234,6 +281,11 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--scorer", type=Path, help="the corpus score.py (default: next to the corpus folder)")
     ap.add_argument("--skip-presidio", action="store_true")
+    ap.add_argument(
+        "--baseline-python",
+        default=sys.executable,
+        help="interpreter with presidio-image-redactor installed (kept out of the project's environment)",
+    )
     ap.add_argument("--worker", choices=["local", "presidio"], help=argparse.SUPPRESS)
     ap.add_argument("--pred", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--stats", type=Path, help=argparse.SUPPRESS)
@@ -247,7 +299,8 @@ def main() -> None:
         work = Path(tmp)
         truth = _text_truth(args.corpus, work)
         kinds = ["local"] if args.skip_presidio else ["local", "presidio"]
-        results = {k: _run_worker(k, args.corpus, work) for k in kinds}
+        pythons = {"local": sys.executable, "presidio": args.baseline_python}
+        results = {k: _run_worker(k, args.corpus, work, pythons[k]) for k in kinds}
         scorer = args.scorer or args.corpus.parent / "score.py"
         scores = {k: _score(scorer, truth, r["pred"], work, k) for k, r in results.items() if r}
         text = report(args.corpus, results, scores)

@@ -44,9 +44,9 @@ def measure(runs: int) -> list[tuple[float, float]]:
         workspace.grants.create_grant(
             "doc", "ENC-2026-0042", "bench", granted_by="bench", duration=timedelta(days=1)
         )
-        intake = workspace.sessions.open(
-            workspace.identity.authenticate("intake", PASSWORD), mfa_verified=False
-        )[0]
+        intake_code = pyotp.TOTP(secrets["intake"]).at(clock.now())
+        intake_user = workspace.identity.authenticate("intake", PASSWORD, intake_code)
+        intake = workspace.sessions.open(intake_user, mfa_verified=True)[0]
         lab = next(d for d in demo_documents() if d.document_type == "clinical")
         image_id = workspace.vault.ingest(
             intake, lab.data, IngestRequest(lab.dataset, lab.case_id, "clinical")

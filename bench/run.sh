@@ -13,9 +13,14 @@ rm -f "$OUT"/*.md
 if ! command -v tesseract >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq tesseract-ocr >/dev/null; else sudo apt-get install -y -qq tesseract-ocr >/dev/null; fi
 fi
-$BIN/pip install --quiet presidio-image-redactor pytesseract
+# The baseline gets its own environment: presidio-image-redactor pins an older OpenCV.
+BASELINE=bench/.venv-baseline
+if [ ! -x "$BASELINE/bin/python" ]; then
+  python3 -m venv "$BASELINE"
+  "$BASELINE/bin/pip" install --quiet -e . presidio-image-redactor pytesseract
+fi
 
-$BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md"
+$BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md" --baseline-python "$BASELINE/bin/python"
 $BIN/python bench/overhead_bench.py --out "$OUT/overhead.md"
 $BIN/python bench/audit_bench.py --out "$OUT/audit.md"
 

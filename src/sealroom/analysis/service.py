@@ -72,15 +72,13 @@ class AnalysisService:
                     self._record_failure(db, actor, image, engine.name, type(exc).__name__)
                     raise AnalysisError(f"the {engine.name} engine failed on this image") from exc
                 opened.results[engine.name] = result = analysis
-                self._audit.record(
+                self._record(
                     db,
-                    category="analysis",
-                    action="analysis.run",
-                    outcome="success",
-                    actor=actor.username,
-                    session_id=actor.id,
-                    image_id=image.id,
-                    case_id=image.case_id,
+                    actor,
+                    image,
+                    "analysis",
+                    "analysis.run",
+                    "success",
                     details={
                         "engine": engine.name,
                         "egress": engine.egress,
@@ -96,15 +94,13 @@ class AnalysisService:
             delivered = mask_result(result, unmasked=unmasked)
             delivered["image_id"] = image.id
             payload = json.dumps(delivered, sort_keys=True, separators=(",", ":")).encode()
-            self._audit.record(
+            self._record(
                 db,
-                category="delivery",
-                action="result.deliver",
-                outcome="success",
-                actor=actor.username,
-                session_id=actor.id,
-                image_id=image.id,
-                case_id=image.case_id,
+                actor,
+                image,
+                "delivery",
+                "result.deliver",
+                "success",
                 details={
                     "engine": engine.name,
                     "masked": not unmasked,
@@ -118,16 +114,39 @@ class AnalysisService:
     def _record_failure(
         self, db: Session, actor: ActiveSession, image: Image, engine: str, problem: str
     ) -> None:
-        self._audit.record(
+        self._record(
             db,
-            category="analysis",
-            action="analysis.run",
-            outcome="failure",
-            actor=actor.username,
-            session_id=actor.id,
-            image_id=image.id,
-            case_id=image.case_id,
+            actor,
+            image,
+            "analysis",
+            "analysis.run",
+            "failure",
             reason=problem,
             details={"engine": engine},
         )
         db.commit()
+
+    def _record(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        image: Image,
+        category: str,
+        action: str,
+        outcome: str,
+        *,
+        details: dict[str, Any],
+        reason: str | None = None,
+    ) -> None:
+        self._audit.record(
+            db,
+            category=category,
+            action=action,
+            outcome=outcome,
+            actor=actor.username,
+            session_id=actor.id,
+            image_id=image.id,
+            case_id=image.case_id,
+            reason=reason,
+            details=details,
+        )

@@ -4,68 +4,25 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from argon2.profiles import CHEAPEST
 from sqlalchemy.orm import Session, sessionmaker
+from tests.fakes import FakeAudit
 
 from sealroom.clock import ManualClock
 from sealroom.config import Settings
 from sealroom.db.engine import create_db_engine, session_factory
 from sealroom.db.models import Base
-from sealroom.errors import AuditUnavailableError
 from sealroom.identity.passwords import PasswordHashing
 from sealroom.identity.service import IdentityService
 from sealroom.keys import WorkspaceKeys
 
 # A TOTP step boundary (30 s), so tests know which step "now" is in. Tests get it via ``clock``.
 START = datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)
-
-
-@dataclass
-class FakeAudit:
-    """Records every call; set ``fail`` to make it behave like an unwritable audit log."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    fail: bool = False
-
-    def record(
-        self,
-        db: Session,
-        *,
-        category: str,
-        action: str,
-        outcome: str,
-        actor: str,
-        session_id: str | None = None,
-        image_id: str | None = None,
-        case_id: str | None = None,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        if self.fail:
-            raise AuditUnavailableError("the audit log cannot be written")
-        self.events.append(
-            {
-                "category": category,
-                "action": action,
-                "outcome": outcome,
-                "actor": actor,
-                "session_id": session_id,
-                "image_id": image_id,
-                "case_id": case_id,
-                "reason": reason,
-                "details": dict(details or {}),
-            }
-        )
-
-    def of(self, action: str) -> list[dict[str, Any]]:
-        return [event for event in self.events if event["action"] == action]
 
 
 def make_keys() -> WorkspaceKeys:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from tests.fakes import FakeAudit
 
 from sealroom.clock import ManualClock
 from sealroom.config import Settings
 from sealroom.db.engine import create_db_engine, session_factory
 from sealroom.db.models import Base, User
-from sealroom.errors import AuditUnavailableError
 from sealroom.policy.engine import PolicyEngine
 from sealroom.policy.grants import GrantService
 
@@ -70,44 +68,6 @@ POLICY = {
         },
     },
 }
-
-
-@dataclass
-class FakeAudit:
-    """Records every call; set ``fail`` to make it behave like an unwritable audit log."""
-
-    events: list[dict[str, Any]] = field(default_factory=list)
-    fail: bool = False
-
-    def record(
-        self,
-        db: Session,
-        *,
-        category: str,
-        action: str,
-        outcome: str,
-        actor: str,
-        session_id: str | None = None,
-        image_id: str | None = None,
-        case_id: str | None = None,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        if self.fail:
-            raise AuditUnavailableError("the audit log cannot be written")
-        self.events.append(
-            {
-                "category": category,
-                "action": action,
-                "outcome": outcome,
-                "actor": actor,
-                "session_id": session_id,
-                "image_id": image_id,
-                "case_id": case_id,
-                "reason": reason,
-                "details": dict(details or {}),
-            }
-        )
 
 
 # Both are immutable, so one instance serves every test (and hypothesis' generated inputs).
