@@ -10,6 +10,7 @@ import base64
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -116,7 +117,18 @@ def test_no_response_ever_carries_image_bytes(env: Env, client: TestClient) -> N
     ids = _ingest_all(env)
     documents = demo_documents()
     headers = login(client, env, "pat")
+    # Every route the app has, called with each method it takes, for every stored image.
+    routes = [route for route in client.app.routes if isinstance(route, APIRoute)]  # type: ignore[attr-defined]
+    assert routes
+    every_route = [
+        client.request(method, route.path.replace("{image_id}", image_id), headers=headers, json={})
+        for route in routes
+        for method in sorted(route.methods - {"HEAD"})
+        for image_id in ids.values()
+        if route.path != "/api/v1/logout"
+    ]
     responses = [
+        *every_route,
         client.get("/api/v1/images", headers=headers),
         client.get("/api/v1/session", headers=headers),
         *[client.get(f"/api/v1/images/{image_id}", headers=headers) for image_id in ids.values()],
