@@ -16,6 +16,7 @@ API answers with and the exit code the CLI ends with, so the shells map errors i
     ├── NotFoundError                  404 / 8   absent, or outside the caller's scope
     ├── ConflictError                  409 / 9   already exists
     ├── AuditUnavailableError          503 / 10  the audit log cannot be written: action refused
+    ├── StorageError                   503 / 12  the encrypted image store cannot be read or written
     └── AnalysisError                  502 / 11  an engine failed
 """
 
@@ -126,6 +127,14 @@ class AuditUnavailableError(SealroomError):
     http_status = 503
     exit_code = 10
     code = "audit_unavailable"
+
+
+class StorageError(SealroomError):
+    """The encrypted image store could not be read or written (disk full, permissions, I/O error)."""
+
+    http_status = 503
+    exit_code = 12
+    code = "storage_unavailable"
 
 
 class AnalysisError(SealroomError):

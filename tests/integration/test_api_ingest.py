@@ -111,3 +111,18 @@ def test_tiff_is_accepted_by_content_whatever_its_name(env: Env, client: TestCli
     response = client.post(UPLOAD, content=buffer.getvalue(), headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["media_type"] == "image/tiff"
+
+
+def test_a_store_that_cannot_be_written_is_a_clear_503_and_audited(env: Env, client: TestClient) -> None:
+    headers = login(client, env, "nora")
+    # A file where the store's folder should be: the write fails whoever the server runs as.
+    blobs = env.root / "blobs"
+    blobs.rmdir()
+    blobs.write_bytes(b"")
+    response = client.post(UPLOAD, content=render_lab_report(), headers=headers)
+    assert response.status_code == 503
+    assert "nothing was stored" in response.json()["message"]
+    with env.workspace.db() as db:
+        assert db.scalar(select(func.count()).select_from(Image)) == 0
+        last = db.scalars(select(AuditEvent).where(AuditEvent.action == "image.ingest")).all()[-1]
+    assert last.outcome == "failure" and last.reason == "storage_unavailable"

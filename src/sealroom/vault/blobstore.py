@@ -9,13 +9,14 @@ against a strict pattern, so no reference can name a path outside the root.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Final, Protocol
 
-from sealroom.errors import ConfigError, ConflictError, InputError, NotFoundError
+from sealroom.errors import ConfigError, ConflictError, InputError, NotFoundError, StorageError
 
 __all__ = ["BlobStore", "FileBlobStore", "validate_ref"]
 
@@ -63,7 +64,20 @@ class FileBlobStore:
         return self.root / ref[:2] / ref
 
     def put(self, ref: str, data: bytes) -> None:
-        """Write ``data`` to a 0600 temporary file beside the target, fsync it, then rename it into place."""
+        """Write ``data`` to a 0600 temporary file beside the target, fsync it, then rename it into place.
+
+        Raises ``StorageError`` when the file system refuses (full, read-only, permissions); nothing of
+        the blob is left behind then.
+        """
+        try:
+            self._put(ref, data)
+        except OSError as exc:
+            raise StorageError(
+                f"the encrypted image store could not be written ({exc.strerror or type(exc).__name__}); "
+                "nothing was stored"
+            ) from exc
+
+    def _put(self, ref: str, data: bytes) -> None:
         path = self._path(ref)
         if path.exists():
             raise ConflictError(f"blob {ref} already exists; stored blobs are never overwritten")
@@ -88,10 +102,13 @@ class FileBlobStore:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError as exc:
             raise NotFoundError(f"blob {ref} is not in the blob store") from exc
-        except OSError as exc:  # ELOOP: a symbolic link where a blob should be
-            raise ConfigError(
-                f"blob {ref} is not a regular file in the blob store; refusing to read it"
-            ) from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symbolic link where a blob should be
+                raise ConfigError(
+                    f"blob {ref} is not a regular file in the blob store; refusing to read it"
+                ) from exc
+            problem = exc.strerror or type(exc).__name__
+            raise StorageError(f"blob {ref} could not be read ({problem})") from exc
         with os.fdopen(fd, "rb") as handle:
             return handle.read()
 

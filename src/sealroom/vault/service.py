@@ -22,7 +22,7 @@ from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
 from sealroom.db.models import Grant, Image
-from sealroom.errors import InputError, SealroomError
+from sealroom.errors import InputError, SealroomError, StorageError
 from sealroom.keys import KeyProvider
 from sealroom.material import OpenedImage
 from sealroom.sessions import ActiveSession, SessionManager, new_id
@@ -138,7 +138,11 @@ class VaultService:
                 ingested_by=actor.username,
                 ingested_at=self._clock.now(),
             )
-            self._blobs.put(blob_ref, sealed.ciphertext)
+            try:
+                self._blobs.put(blob_ref, sealed.ciphertext)
+            except StorageError as exc:
+                self._audit_refusal(db, actor, request, exc, len(data))
+                raise
             try:
                 db.add(image)
                 self._audit.record(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.errors import ConfigError, ConflictError, InputError, NotFoundError
+from sealroom.errors import ConfigError, ConflictError, InputError, NotFoundError, StorageError
 from sealroom.vault.blobstore import BlobStore, FileBlobStore, validate_ref
 
 
@@ -68,7 +68,7 @@ def test_a_failed_write_leaves_nothing_behind(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="nothing was stored"):
         store.put("abcdef", b"x" * 1000)
     monkeypatch.undo()
     assert not store.exists("abcdef")
