@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sealroom.analysis.models import AnalysisResult, PageImage
+from sealroom.errors import SessionEndedError
 
 
 @dataclass
@@ -39,12 +40,24 @@ class SessionMaterial:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._held: dict[str, dict[str, OpenedImage]] = {}
+        # Sessions already purged: a request of that session still in flight must not put material
+        # back after the purge (it would outlive its session until the process ends).
+        self._ended: set[str] = set()
 
     def put(self, session_id: str, opened: OpenedImage) -> None:
-        """Hold ``opened`` for ``session_id`` (replacing and destroying an older copy)."""
+        """Hold ``opened`` for ``session_id`` (replacing and destroying an older copy).
+
+        Raises ``SessionEndedError`` (and destroys ``opened``) when the session was already purged.
+        """
+        previous: OpenedImage | None = None
         with self._lock:
-            previous = self._held.setdefault(session_id, {}).pop(opened.image_id, None)
-            self._held[session_id][opened.image_id] = opened
+            ended = session_id in self._ended
+            if not ended:
+                previous = self._held.setdefault(session_id, {}).pop(opened.image_id, None)
+                self._held[session_id][opened.image_id] = opened
+        if ended:
+            opened.destroy()
+            raise SessionEndedError("the session ended while the image was being opened; sign in again")
         if previous is not None:
             previous.destroy()
 
@@ -62,9 +75,15 @@ class SessionMaterial:
         """Destroy everything the session holds; returns the purged image ids."""
         with self._lock:
             held = self._held.pop(session_id, {})
+            self._ended.add(session_id)
         for opened in held.values():
             opened.destroy()
         return sorted(held)
+
+    def is_ended(self, session_id: str) -> bool:
+        """Whether the session's material was purged (in this process)."""
+        with self._lock:
+            return session_id in self._ended
 
     def sessions(self) -> list[str]:
         """Ids of sessions holding anything."""

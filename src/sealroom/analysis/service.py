@@ -20,7 +20,7 @@ from sealroom.access import Gatekeeper
 from sealroom.analysis.registry import EngineRegistry
 from sealroom.audit.log import AuditLog
 from sealroom.db.models import Image
-from sealroom.errors import AnalysisError, SealroomError
+from sealroom.errors import AnalysisError, SealroomError, SessionEndedError
 from sealroom.masking import mask_result
 from sealroom.sessions import ActiveSession
 from sealroom.vault.service import VaultService
@@ -69,7 +69,11 @@ class AnalysisService:
                     self._record_failure(db, actor, image, engine.name, exc.code)
                     raise
                 except Exception as exc:
-                    self._record_failure(db, actor, image, engine.name, type(exc).__name__)
+                    ended = self._vault.session_ended(actor)
+                    problem = "session_ended" if ended else type(exc).__name__
+                    self._record_failure(db, actor, image, engine.name, problem)
+                    if ended:  # the purge took the pages away mid-analysis
+                        raise SessionEndedError("the session ended during the analysis") from exc
                     raise AnalysisError(f"the {engine.name} engine failed on this image") from exc
                 opened.results[engine.name] = result = analysis
                 self._record(
@@ -90,6 +94,9 @@ class AnalysisService:
                 )
                 db.commit()
 
+            if self._vault.session_ended(actor):
+                # The session ended (logout, timeout) while the engine ran: nothing is delivered.
+                raise SessionEndedError("the session ended during the analysis; nothing was delivered")
             unmasked = self._gate.decide(db, actor, "pii:view_unmasked", image=image).allowed
             delivered = mask_result(result, unmasked=unmasked)
             delivered["image_id"] = image.id

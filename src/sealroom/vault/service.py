@@ -278,6 +278,10 @@ class VaultService:
         )
         return opened
 
+    def session_ended(self, actor: ActiveSession) -> bool:
+        """Whether the actor's session has been purged since the request started."""
+        return self._sessions.material.is_ended(actor.id)
+
     def _validate_request(self, request: IngestRequest, classification: str) -> None:
         default = self._settings.datasets[request.dataset].default_classification
         if self._settings.classification_rank(classification) < self._settings.classification_rank(default):
