@@ -21,6 +21,13 @@ from sealroom.sessions import ActiveSession
 NOT_IN_SCOPE = "No image with that id is within your access scope."
 
 
+def printable(value: str | None, limit: int = 128) -> str | None:
+    """A user-typed value made safe to record: bounded, and escaped unless plainly printable."""
+    if value is None or (value.isprintable() and len(value) <= limit):
+        return value
+    return ascii(value[:limit])
+
+
 class Gatekeeper:
     """Decides, audits and enforces access for an acting session."""
 
@@ -75,9 +82,9 @@ class Gatekeeper:
                 "requested": action,
                 "role": decision.role,
                 "grant_id": decision.grant_id,
-                "dataset": dataset,
-                "classification": classification,
-                "document_type": document_type,
+                "dataset": printable(dataset),
+                "classification": printable(classification),
+                "document_type": printable(document_type),
             },
         )
         return decision

@@ -134,11 +134,17 @@ class SessionManager:
         now = self._clock.now()
         purged = self.material.purge(session_id)
         with self._db.begin() as db:
-            row = db.get(WorkspaceSession, session_id, with_for_update=True)
-            if row is None or row.ended_at is not None:
+            # Conditional update: of several requests ending the same session at once, exactly one
+            # wins and records the end (SQLite has no SELECT ... FOR UPDATE).
+            won = db.execute(  # type: ignore[attr-defined]  # an UPDATE's result has rowcount
+                update(WorkspaceSession)
+                .where(WorkspaceSession.id == session_id, WorkspaceSession.ended_at.is_(None))
+                .values(ended_at=now, end_reason=reason)
+            ).rowcount
+            if not won:
                 return purged
-            row.ended_at = now
-            row.end_reason = reason
+            row = db.get(WorkspaceSession, session_id)
+            assert row is not None
             user = db.get(User, row.user_id)
             actor = user.username if user else row.user_id
             opened = list(
@@ -153,27 +159,38 @@ class SessionManager:
                 .where(SessionImage.session_id == session_id, SessionImage.purged_at.is_(None))
                 .values(purged_at=now)
             )
-            self._audit.record(
-                db,
-                category="session",
-                action="session.end",
-                outcome="success",
-                actor=actor,
-                session_id=session_id,
-                reason=reason,
-            )
             all_purged = sorted(set(opened) | set(purged))
-            self._audit.record(
-                db,
-                category="session",
-                action="session.purge",
-                outcome="success",
-                actor=actor,
-                session_id=session_id,
-                reason=reason,
-                details={"images_purged": all_purged, "count": len(all_purged)},
-            )
-        return sorted(set(opened) | set(purged))
+            for action, details in (
+                ("session.end", None),
+                ("session.purge", {"images_purged": all_purged, "count": len(all_purged)}),
+            ):
+                self._audit.record(
+                    db, category="session", action=action, outcome="success", actor=actor,
+                    session_id=session_id, reason=reason, details=details,
+                )  # fmt: skip
+        return all_purged
+
+    def check_live(self, session_id: str) -> None:
+        """Raise ``SessionEndedError`` unless the session is still open and its user still enabled.
+
+        Long requests call this before delivering, so a logout, a timeout or an operator disabling the
+        user (from another process) while they ran ends the session here and nothing is delivered.
+        """
+        now = self._clock.now()
+        with self._db() as db:
+            found = db.execute(
+                select(WorkspaceSession, User)
+                .join(User, User.id == WorkspaceSession.user_id)
+                .where(WorkspaceSession.id == session_id)
+            ).first()
+        if found is None or found[0].ended_at is not None or self.material.is_ended(session_id):
+            self.end(session_id, "logout")
+            raise SessionEndedError("the session ended during the request; nothing was delivered")
+        row, user = found
+        reason = "user_disabled" if user.disabled else self._expiry_reason(row, now)
+        if reason is not None:
+            self.end(session_id, reason)
+            raise SessionEndedError("the session ended during the request; nothing was delivered")
 
     def end_expired(self) -> list[str]:
         """End every open session past its idle or absolute limit; returns their ids."""

@@ -57,6 +57,7 @@ class AnalysisService:
             if image is None:
                 raise self._gate.missing_image(db, actor, "image:analyze", image_id)
             self._gate.require(db, actor, "image:analyze", image=image)
+            db.commit()  # the decision is on record before the (slow) decrypt; no write lock held
             opened = self._vault.open_into_session(db, actor, image)
             db.commit()
 
@@ -94,9 +95,8 @@ class AnalysisService:
                 )
                 db.commit()
 
-            if self._vault.session_ended(actor):
-                # The session ended (logout, timeout) while the engine ran: nothing is delivered.
-                raise SessionEndedError("the session ended during the analysis; nothing was delivered")
+            # A logout, timeout or disabled user while the engine ran: nothing is delivered.
+            self._vault.check_session_live(actor)
             unmasked = self._gate.decide(db, actor, "pii:view_unmasked", image=image).allowed
             delivered = mask_result(result, unmasked=unmasked)
             delivered["image_id"] = image.id

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from sealroom.audit.export import export_jsonl, verify_jsonl
 from sealroom.audit.query import AuditQuery, search
@@ -50,8 +52,16 @@ def verify(
     """Check every record's seal and link; name the first bad record. Exit 0 only when intact."""
     opened = open_workspace(workspace)
     if file is not None:
-        with file.open(encoding="utf-8") as handle:
-            report = verify_jsonl(handle, opened.keys.audit_key)
+        raw = file.read_bytes()
+        try:
+            lines = raw.decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            err_console.print(
+                f"[bold red]FAILED[/]: line {line} of {file.name} is not UTF-8 text", highlight=False
+            )
+            raise typer.Exit(2) from None
+        report = verify_jsonl(lines, opened.keys.audit_key)
     else:
         with opened.db() as db:
             report = verify_chain(db, opened.keys.audit_key)
@@ -61,7 +71,7 @@ def verify(
         if report.last_mac:
             console.print(f"head seal: {report.last_mac}", highlight=False)
         return
-    err_console.print(f"[bold red]FAILED[/]: {report.problem}", highlight=False)
+    err_console.print(f"[bold red]FAILED[/]: {escape(report.problem or '')}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -119,18 +129,22 @@ def show(
     with opened.db() as db:
         rows = list(reversed(search(db, AuditQuery(**{**query.__dict__, "newest_first": True}))))
     _log_read(workspace, "audit.search", {"returned": len(rows)})
-    table = Table("seq", "time (UTC)", "actor", "action", "outcome", "reason", "image", "case")
+    table = Table("seq", "time (UTC)", "actor", "action", "outcome", "reason")
+    table.add_column("image", no_wrap=True, min_width=32)
+    table.add_column("case")
     for row in rows:
-        table.add_row(
+        cells = (
             str(row["seq"]),
             row["ts"][:19],
             row["actor"],
             row["action"],
             row["outcome"],
             row["reason"] or "",
-            (row["image_id"] or "")[:12],
+            row["image_id"] or "",
             row["case_id"] or "",
         )
+        # Text, not markup: record values are user-influenced and must print as they are.
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)
 
 

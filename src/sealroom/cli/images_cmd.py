@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from sealroom.cli.common import (
     UserOption,
@@ -76,12 +78,12 @@ def ingest(
     table.add_column("image id", no_wrap=True, min_width=32)
     for path, meta in stored:
         table.add_row(
-            meta["id"], path.name, str(meta["pages"]), meta["media_type"], meta["sha256"][:16] + "…"
+            Text(path.name), str(meta["pages"]), meta["media_type"], meta["sha256"][:12] + "…", meta["id"]
         )
     if stored:
         console.print(table)
     for path, message in refused:
-        err_console.print(f"[bold red]refused[/] {path.name}: {message}", highlight=False)
+        err_console.print(f"[bold red]refused[/] {escape(path.name)}: {escape(message)}", highlight=False)
     console.print(f"{len(stored)} stored, {len(refused)} refused")
     if refused:
         raise typer.Exit(4)
@@ -96,16 +98,17 @@ def list_images(user: UserOption, workspace: WorkspaceOption = Path(".")) -> Non
         images = opened.vault.list_images(active)
     finally:
         opened.sessions.end(active.id, "logout")
-    table = Table("image id", "case", "dataset", "classification", "type", "pages", "ingested (UTC)")
+    table = Table("case", "dataset", "classification", "type", "pages", "ingested (UTC)")
+    table.add_column("image id", no_wrap=True, min_width=32)
     for meta in images:
         table.add_row(
-            meta["id"],
-            meta["case_id"],
+            Text(meta["case_id"]),
             meta["dataset"],
             meta["classification"],
             meta["document_type"],
             str(meta["pages"]),
             meta["ingested_at"][:16],
+            meta["id"],
         )
     console.print(table)
 

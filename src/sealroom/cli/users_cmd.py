@@ -10,6 +10,7 @@ from typing import Annotated
 import segno
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, operator
 
@@ -50,7 +51,7 @@ def user_list(workspace: WorkspaceOption = Path(".")) -> None:
     for user in opened.identity.list_users():
         table.add_row(
             user.username,
-            user.display_name,
+            Text(user.display_name),
             ", ".join(user.roles),
             "enrolled" if user.mfa_enrolled else "[yellow]none[/]",
             "[red]disabled[/]" if user.disabled else "active",
@@ -139,8 +140,8 @@ def grant_list(
         state = "revoked" if row.revoked_at else ("expired" if row.expires_at <= now else "active")
         table.add_row(
             names.get(row.user_id, row.user_id),
-            row.case_id,
-            row.purpose,
+            Text(row.case_id),
+            Text(row.purpose),
             f"{row.expires_at:%Y-%m-%d %H:%M}",
             state,
             row.id,

@@ -16,19 +16,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealroom.access import Gatekeeper
+from sealroom.access import Gatekeeper, printable
 from sealroom.analysis.models import PageImage
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
 from sealroom.db.models import Grant, Image
-from sealroom.errors import InputError, SealroomError, StorageError
+from sealroom.errors import InputError, NotFoundError, SealroomError, StorageError
 from sealroom.keys import KeyProvider
 from sealroom.material import OpenedImage
+from sealroom.policy.grants import CASE_ID_PATTERN
 from sealroom.sessions import ActiveSession, SessionManager, new_id
 from sealroom.vault.blobstore import BlobStore
 from sealroom.vault.decode import decode_document
-from sealroom.vault.envelope import open_sealed, seal
+from sealroom.vault.envelope import SealIntegrityError, open_sealed, seal
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,10 @@ class VaultService:
             outcome="failure",
             actor=actor.username,
             session_id=actor.id,
-            case_id=request.case_id,
+            # A refused request's values are user-typed: only a well-formed case id is kept as such.
+            case_id=request.case_id if CASE_ID_PATTERN.match(request.case_id) else None,
             reason=error.code,
-            details={"dataset": request.dataset, "bytes": size, "problem": error.message[:300]},
+            details={"dataset": printable(request.dataset), "bytes": size, "problem": error.message[:300]},
         )
         db.commit()
 
@@ -251,9 +253,26 @@ class VaultService:
             return self._decrypt_into_session(db, actor, image)
 
     def _decrypt_into_session(self, db: Session, actor: ActiveSession, image: Image) -> OpenedImage:
-        plaintext = bytearray(
-            open_sealed(image.id, self._blobs.get(image.blob_ref), image.wrapped_key, self._keys)
-        )
+        try:
+            plaintext = bytearray(
+                open_sealed(image.id, self._blobs.get(image.blob_ref), image.wrapped_key, self._keys)
+            )
+        except (NotFoundError, StorageError, SealIntegrityError) as exc:
+            # Keep the internal error (file names) out of the answer; the audit keeps its kind.
+            self._audit.record(
+                db, category="image", action="image.open", outcome="failure", actor=actor.username,
+                session_id=actor.id, image_id=image.id, case_id=image.case_id, reason=exc.code,
+            )  # fmt: skip
+            db.commit()
+            if isinstance(exc, SealIntegrityError):
+                raise StorageError(
+                    "the stored image failed its integrity check (damaged or altered); "
+                    "ask the operator to restore it from backup"
+                ) from exc
+            raise StorageError(
+                "the stored image could not be read; ask the operator to check the blob store"
+            ) from exc
+
         digest = hashlib.sha256(plaintext).hexdigest()
         if not hmac.compare_digest(digest, image.sha256):
             raise SealroomError("stored image does not match its recorded SHA-256; refusing to use it")
@@ -282,6 +301,10 @@ class VaultService:
         """Whether the actor's session has been purged since the request started."""
         return self._sessions.material.is_ended(actor.id)
 
+    def check_session_live(self, actor: ActiveSession) -> None:
+        """Raise ``SessionEndedError`` if the actor's session ended while the request ran."""
+        self._sessions.check_live(actor.id)
+
     def _validate_request(self, request: IngestRequest, classification: str) -> None:
         default = self._settings.datasets[request.dataset].default_classification
         if self._settings.classification_rank(classification) < self._settings.classification_rank(default):
@@ -289,9 +312,11 @@ class VaultService:
                 f"classification {classification!r} is below the data set's floor {default!r}; "
                 "images may be filed higher than their data set's default, never lower"
             )
-        case_id = request.case_id.strip()
-        if not case_id or len(case_id) > 128 or not case_id.isprintable() or case_id != request.case_id:
-            raise InputError("case id must be 1-128 printable characters without surrounding spaces")
+        if not CASE_ID_PATTERN.match(request.case_id):
+            raise InputError(
+                "a case id is 1-128 characters: letters, digits and . _ : / # - "
+                "(starting with a letter or digit)"
+            )
 
     @staticmethod
     def _grants(db: Session, actor: ActiveSession, case_id: str) -> list[Grant]:
