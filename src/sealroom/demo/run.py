@@ -32,7 +32,7 @@ from sealroom.workspace import Workspace, init_workspace
 
 with warnings.catch_warnings():
     # Starlette's test client (used here to drive the real app in-process) warns about its httpx use.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 console = Console()
