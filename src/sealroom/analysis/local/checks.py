@@ -58,6 +58,20 @@ def iban_ok(text: str) -> bool:
     return int(number) % 97 == 1
 
 
+# Countries whose IBAN has a four-letter bank code right after the check digits (BIC prefix).
+_IBAN_LETTER_BANK = frozenset({"GB", "NL", "IE", "BG", "GI", "LV", "MT", "KW", "JO", "QA", "MU", "SC", "GE"})
+_TO_LETTER = str.maketrans({"0": "O", "1": "I", "5": "S", "8": "B", "2": "Z", "6": "G"})
+
+
+def iban_ocr_fix(text: str) -> str:
+    """``text`` with OCR digit-for-letter misreads undone in a four-letter bank code ("NL43MDC0..." →
+    "NL43MDCO..."), for the countries whose IBAN has one."""
+    s = re.sub(r"[\s-]", "", text).upper()
+    if len(s) < 8 or s[:2] not in _IBAN_LETTER_BANK:
+        return s
+    return s[:4] + s[4:8].translate(_TO_LETTER) + s[8:]
+
+
 def ssn_ok(digits: str) -> bool:
     """A US SSN: area not 000, 666 or 900-999; group not 00; serial not 0000."""
     if len(digits) != 9 or not digits.isdigit():
@@ -82,4 +96,6 @@ def labelled_value_ok(entity_type: str, value: str) -> bool:
         return aba_ok(digits) or len(digits) == 6
     if entity_type == "CREDIT_CARD":
         return card_ok(digits)
+    if entity_type == "IBAN":
+        return iban_ok(value) or iban_ok(iban_ocr_fix(value))
     return True

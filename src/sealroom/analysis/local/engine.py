@@ -185,7 +185,7 @@ class LocalEngine:
         for layout, cands in zip(layouts, per_page, strict=True):
             for c in cands:
                 if c.type == "PERSON":
-                    for w in re.findall(r"[A-Za-z'’-]{3,}", layout.text[c.start:c.end]):
+                    for w in re.findall(r"[A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’-]{3,}", layout.text[c.start:c.end]):
                         if w.lower() not in STOP_WORDS and w.lower() not in first_names():
                             words.add(w.lower())
         if not words:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from sealroom.analysis.local.labels import COMPILED, FieldLabel, label_match_ok, open_label
-from sealroom.analysis.local.layout import PageLayout, Token
+from sealroom.analysis.local.layout import PageLayout, Segment, Token
 from sealroom.analysis.local.mapping import span_boxes, union
 from sealroom.analysis.local.names import validate_labelled_value
 from sealroom.analysis.models import BBox, ExtractedField
@@ -102,6 +102,68 @@ def find_field_hits(layout: PageLayout) -> list[FieldHit]:
             if span is not None and not any(s < span[1] and span[0] < e for s, e in taken):
                 hits.append(FieldHit(label, span[0], span[1], False, m.group(0)))
                 taken.extend([(m.start(), m.end()), span])
+    hits.extend(_column_hits(layout, taken))
+    return hits
+
+
+def _header_label(layout: PageLayout, seg: Segment) -> tuple[FieldLabel, re.Pattern[str]] | None:
+    """The label a whole segment spells ("MRN", "Patient Name:"), as in a table's header row."""
+    text = layout.segment_text(seg).strip(" :#")
+    for label, lrx, vrx in COMPILED:
+        m = lrx.fullmatch(text)
+        if m is not None and label_match_ok(m):
+            return label, vrx
+    return None
+
+
+def _column_hits(layout: PageLayout, taken: list[tuple[int, int]]) -> list[FieldHit]:
+    """Values in the column under a table header ("Patient  DOB  MRN" over rows of patients).
+
+    A header row holds at least two segments that are labels. In each row below, the word that
+    starts nearest the header inside its column opens the value (OCR may merge neighbouring cells
+    into one segment); a row without one is skipped, two such rows or a wide gap end the table.
+    """
+    rows: dict[int, list[Segment]] = {}
+    for seg in layout.segments:
+        rows.setdefault(seg.row, []).append(seg)
+    row_tokens: dict[int, list[Token]] = {}
+    for tok in layout.tokens:
+        row_tokens.setdefault(tok.row, []).append(tok)
+    hits: list[FieldHit] = []
+    for r, segs in sorted(rows.items()):
+        if len(segs) < 2:
+            continue
+        segs = sorted(segs, key=lambda s: s.bbox[0])
+        labels = [_header_label(layout, seg) for seg in segs]
+        if sum(lab is not None for lab in labels) < 2:
+            continue
+        for i, (seg, lab) in enumerate(zip(segs, labels, strict=True)):
+            if lab is None or lab[0].entity_type is None:
+                continue
+            h = max(1, seg.bbox[3] - seg.bbox[1])
+            left = segs[i - 1].bbox[2] if i else seg.bbox[0] - 3 * h
+            right = segs[i + 1].bbox[0] if i + 1 < len(segs) else layout.width
+            last_y, misses = seg.bbox[3], 0
+            for rr in range(r + 1, r + 80):
+                row_segs = rows.get(rr, [])
+                if not row_segs or min(c.bbox[1] for c in row_segs) - last_y > 2.5 * h:
+                    break
+                last_y = max(c.bbox[3] for c in row_segs)
+                toks = [t for t in row_tokens.get(rr, []) if left - 0.3 * h <= t.bbox[0] < right]
+                if not toks:
+                    misses += 1
+                    if misses >= 2:
+                        break
+                    continue
+                misses = 0
+                tok = min(toks, key=lambda t: abs(t.bbox[0] - seg.bbox[0]))
+                cell_end = next((c.end for c in row_segs if c.start <= tok.start < c.end), tok.end)
+                if any(s < tok.end and tok.start < e for s, e in taken):
+                    continue
+                span = _value_at(lab[0], lab[1], layout.text, tok.start)
+                if span is not None and span[1] <= cell_end:
+                    hits.append(FieldHit(lab[0], span[0], span[1], True, layout.segment_text(seg)))
+                    taken.append(span)
     return hits
 
 

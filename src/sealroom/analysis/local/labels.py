@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass
 
 # Value shapes. OCR may read O for 0 and l/I for 1; the validators normalise.
-NAME_VALUE = r"[A-Z][A-Za-z'’`-]*\.?(?:,? (?:[A-Z][A-Za-z'’`-]*\.?))*"
+_UP = r"A-ZÀ-ÖØ-ÞĀ-Ž"  # Latin capitals, with diacritics ("Ó Briain", "ÁLVAREZ")
+_LET = r"A-Za-zÀ-ÖØ-öø-ÿĀ-ž"
+NAME_VALUE = rf"[{_UP}][{_LET}'’`-]*\.?(?:,? (?:[{_UP}][{_LET}'’`-]*\.?))*"
 ID_VALUE = r"[A-Za-z0-9][A-Za-z0-9-]{1,24}(?: (?=[A-Za-z-]*\d)[A-Za-z0-9-]{1,12}){0,4}"
-DIGITS_VALUE = r"(?=[0-9OolI* -]*\d{3})[0-9Xx*•][0-9OolIXx*• -]{2,24}[0-9OolI]"
+DIGITS_VALUE = r"(?=[0-9OolI* -]*(?:\d{3}|\d\d[ -]\d\d[ -]\d\d))[0-9Xx*•][0-9OolIXx*• -]{2,24}[0-9OolI]"
 ADDRESS_VALUE = r"\d[^\n]{3,80}?(?=  |\n|$| \()"
 DATE_VALUE = (
     r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{8}"
@@ -74,7 +76,9 @@ LABELS: tuple[FieldLabel, ...] = (
     _l("Date", r"Effective(?: Date)?|Issued?(?: Date)?|ISS|Expir(?:es|y|ation)(?: Date)?|EXP|Date", None,
        DATE_VALUE),
     # identifiers
-    _l("MRN", r"MRN|M\.R\.N\.?|MR ?#|Medical Record(?: Number| No\.?| #)?|Patient ID|Chart(?: No\.?| #)",
+    _l("MRN", r"MRN|M\.R\.N\.?|MR ?(?:#|No\.?|Number)|Med\.? Rec(?:ord)?\.?(?: Number| No\.?| #)?"
+       r"|Medical Record(?: Number| No\.?| #)?|Patient (?:ID|No\.?|Number|#)|Chart(?: No\.?| #| Number)"
+       r"|Hospital (?:No\.?|Number|#|ID)|Unit (?:No\.?|Number)|Record (?:No\.?|Number|#)",
        "MRN", ID_VALUE),
     _l("Member ID", r"Member ID|Member (?:No\.?|Number|#)|Subscriber ID|Subscriber (?:No\.?|#)|Policy "
        r"(?:No\.?|Number|#|ID)|Insurance ID|Medicaid (?:ID|No\.?)|Medicare (?:ID|No\.?|Number)|MBI"
@@ -85,8 +89,10 @@ LABELS: tuple[FieldLabel, ...] = (
        r"|Sort Code", "ROUTING_NUMBER", DIGITS_VALUE),
     _l("Account Number", r"Account(?: Number| No\.?| #)?|Acct\.?(?: Number| No\.?| #)?|A/C(?: No\.?)?",
        "BANK_ACCOUNT", DIGITS_VALUE),
+    _l("IBAN", r"IBAN(?: No\.?| Number)?", "IBAN", r"[A-Z]{2} ?\d{2}(?: ?[A-Z0-9]{2,4}){2,8}"),
     _l("Card Number", r"Card (?:No\.?|Number|#)", "CREDIT_CARD", DIGITS_VALUE),
-    _l("ID Number", r"DL|DLN|Driver'?s? Licen[cs]e(?: No\.?| Number| #)?|Licen[cs]e(?: No\.?| Number| #)"
+    _l("ID Number", r"DLN?(?: No\.?| #| Number)?|Driver'?s? Licen[cs]e(?: No\.?| Number| #)?"
+       r"|Licen[cs]e(?: No\.?| Number| #)"
        r"|Passport(?: No\.?| Number| #)?|ID (?:No\.?|Number|#)|Document (?:No\.?|Number)|Accession"
        r"(?: No\.?| Number| #)?|Commission(?: No\.?| Number| #)|Case (?:No\.?|Number|#)|Employee ID"
        r"|Encounter(?: No\.?| #| ID)?|Visit (?:No\.?|#|ID)|Study ID|Claim (?:No\.?|Number|#)|Customer ID"
@@ -98,7 +104,7 @@ LABELS: tuple[FieldLabel, ...] = (
     _l("Address", r"(?:Home |Mailing |Street |Residential |Billing |Patient )?Address|Residing at"
        r"|Resides at|Located at", "ADDRESS", ADDRESS_VALUE),
     _l("Phone", r"(?:Home |Cell |Mobile |Work |Daytime )?(?:Phone|Tel\.?|Telephone)(?: No\.?| #)?",
-       "PHONE", r"[+(0-9][0-9 ()+.-]{6,20}[0-9]"),
+       "PHONE", r"[+(0-9](?:[0-9()+.-]| (?=[(0-9])){6,20}[0-9]"),
     _l("Email", r"E-?mail(?: Address)?", "EMAIL", r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"),
     _l("Group Number", r"Group (?:No\.?|Number|#|ID)|GRP", None, ID_VALUE),
     _l("Sex", r"Sex|Gender", None, r"(?:M|F|X|Male|Female|Other)\b"),
@@ -109,7 +115,7 @@ def label_regex(label: FieldLabel) -> re.Pattern[str]:
     """``label`` at a word start, then optional ``:``/``#``; group ``colon`` is set when present."""
     return re.compile(
         r"(?<![A-Za-z0-9])(?:" + label.pattern + r")"
-        r"(?:(?P<colon>\s?[:#.]|\s?No\.?:)|(?<=[#.])|(?![A-Za-z0-9]))",
+        r"(?:(?P<colon>\s?#\s?:|\s?[:#.]|\s?No\.?:)|(?<=[#.])|(?![A-Za-z0-9]))",
         re.IGNORECASE,
     )
 

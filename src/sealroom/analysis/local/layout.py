@@ -83,9 +83,13 @@ def group_rows(segments: list[OcrSegment]) -> list[list[OcrSegment]]:
 
 _GLUE = re.compile(
     r"(?<=[A-Za-z][:,;])(?=[A-Za-z0-9(])"  # "MRN:85181043", "MILLER,MELISSA"
-    r"|(?<=[a-z]{3})(?<!Mac)(?<!Van)(?<!Von)(?=[A-Z][a-z])"  # "TenantEdward" (not "McDonald")
+    r"|(?<=[a-z]{3})(?<!Mac)(?<!Van)(?<!Von)(?=[A-Z][^\W\d_A-Z])"  # "TenantEdward", "fromSøren"
     r"|(?<=[a-z]{3})(?=[A-Z]{2,}\b)"  # "ChidiNPI"
     r"|(?<=(?<![A-Za-z])[A-Z]\.)(?=[A-Z][a-z])"  # "P.Van"
+    r"|(?<=\d)(?=[A-Z][a-z]{2})"  # "67Old Mill St", "2024Transfer"
+    r"|(?<=\d[./-]\d{4})(?=[A-Za-z])"  # "22.12.2024STANDING"
+    r"|(?<=[^\W\d_]{3})(?=\d[\d,]*\.\d{2}$)"  # "PETROVA637.68": a name glued to an amount
+    r"|(?<=[a-z]{3})(?=[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$)"  # "LeedsSW38UD": a town glued to its postcode
 )
 _GLUED_PHRASE = re.compile(r"(PAYMENT|TRANSFER|DEPOSIT|ORDER)(TO|FROM)?(?=[A-Z]{3})")  # "PAYMENTFROMDESMOND"
 

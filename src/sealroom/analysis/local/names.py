@@ -59,7 +59,10 @@ facs facp dnp pharmd ms ma mph jr sr ii iii iv
 """)
 
 TITLES = r"(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Sir|Dame|Rev|Hon)"
-_NAME_WORD = r"[A-Z][a-zA-Z'’`-]*[a-zA-Z]"
+# Latin letters with diacritics ("Søren Kjær", "ÁLVAREZ", "Wiśniewska") count as letters of a name.
+UPPER = r"A-ZÀ-ÖØ-ÞĀ-Ž"
+LETTERS = r"A-Za-zÀ-ÖØ-öø-ÿĀ-ž"
+_NAME_WORD = rf"[{UPPER}][{LETTERS}'’`-]*[{LETTERS}]"
 
 
 @lru_cache(maxsize=1)
@@ -80,7 +83,7 @@ def is_name_word(w: str) -> bool:
 
 
 def _is_name_word(w: str) -> bool:
-    if re.fullmatch(r"[A-Z]\.?,?", w):
+    if re.fullmatch(rf"[{UPPER}]\.?,?", w):
         return True
     c = _clean_word(w)
     return len(c) >= 1 and c not in STOP_WORDS and c not in CREDENTIALS and not any(ch.isdigit() for ch in w)
@@ -101,7 +104,7 @@ def trim_name(value: str, *, single_word_ok: bool = False) -> tuple[int, int] | 
                 return None
             break
         kept.append(w)
-        if raw.endswith(",") and len(kept) >= 2:
+        if raw.endswith(",") and sum(len(_clean_word(k.group(0))) >= 2 for k in kept) >= 2:
             break
         if raw.endswith((";", ":", ")")):
             break
@@ -156,16 +159,23 @@ class PersonRecognizer(RegexRecognizer):
         r"|zelle(?: payment)?(?: to| from)?|venmo(?: to| from)?|wire (?:to|from)|deposit from|refund to"
         r"|check to|attn:?|c/o|dear|signed by|between|(?:grand)?(?:son|daughter)|wife|husband|mother|father"
         r"|brother|sister|spouse|partner|guardian|parent|friend|neighbou?r|caregiver|niece|nephew|aunt"
-        r"|uncle|order to|direct debit (?:to|from)|bill payment to|paid from|transfer),?\s+$"
+        r"|uncle|order to|direct debit (?:to|from)|bill payment to|paid from|transfer"
+        # narrative and letters: "The patient, Ana Lin,", "seen by", "follow-up with", "Sincerely,"
+        r"|(?:the )?patient|(?:seen|evaluated|examined|treated|accompanied|witnessed) by"
+        r"|(?:follow[- ]?up|consult(?:ation)?|spoke|met|discussed|appointment|visit) ?with"
+        r"|sincerely|regards|respectfully|faithfully|yours truly"
+        # bank rows: "STANDING ORDER JANE DOE", "DIRECT DEBIT", "BACS CREDIT FROM"
+        r"|standing order(?: to| from)?|direct debit|(?:bacs|chaps|fps|sepa)(?: credit| payment| transfer)?"
+        r"(?: to| from)?|cheque (?:to|from)),?\s+$"
     )
 
     def __init__(self) -> None:
         super().__init__("PERSON", [], "SealroomPersonRecognizer")
         self._title = re.compile(
-            rf"\b{TITLES}\.? (?P<v>{_NAME_WORD}(?: (?:{_NAME_WORD}|[A-Z]\.?(?![A-Za-z]))){{0,2}})")
+            rf"\b{TITLES}\.? (?P<v>{_NAME_WORD}(?: (?:{_NAME_WORD}|[{UPPER}]\.?(?![{LETTERS}]))){{0,2}})")
         self._word = re.compile(rf"(?<![\w'’-]){_NAME_WORD}")
         self._last_first = re.compile(rf"(?<![\w-])(?P<last>{_NAME_WORD}), (?P<first>{_NAME_WORD})"
-                                      rf"(?: [A-Z]\.?(?![\w]))?")
+                                      rf"(?: [{UPPER}]\.?(?![\w]))?")
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []

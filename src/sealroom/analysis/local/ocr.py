@@ -62,6 +62,16 @@ def split_evenly(text: str, bbox: BBox) -> list[OcrWord]:
     return words
 
 
+# RapidOCR's Chinese/English recogniser may emit full-width forms ("Acct #：", "（312）"): map them to
+# ASCII one character for one, so offsets and word boxes stay aligned.
+_FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+
+
+def normalise_text(text: str) -> str:
+    """``text`` with full-width ASCII forms replaced by their ASCII characters (same length)."""
+    return text.translate(_FULL_WIDTH)
+
+
 def _squash(text: str) -> str:
     return "".join(text.split())
 
@@ -123,7 +133,7 @@ class OcrReader:
         segments: list[OcrSegment] = []
         wi = 0
         for quad, text, score in zip(boxes, txts, scores, strict=False):
-            text = " ".join(str(text).split())
+            text = " ".join(normalise_text(str(text)).split())
             if not text:
                 continue
             bbox = _quad_to_bbox(quad)
@@ -131,11 +141,11 @@ class OcrReader:
             # RapidOCR drops word lists it could not place, so match them to lines by content.
             if wi < len(word_results):
                 cand = word_results[wi]
-                cand_text = "".join(str(w[0]) for w in cand)
+                cand_text = normalise_text("".join(str(w[0]) for w in cand))
                 if _squash(cand_text) == _squash(text):
                     wi += 1
                     for wtext, _wscore, wquad in cand:
-                        wt = str(wtext).strip()
+                        wt = normalise_text(str(wtext)).strip()
                         if wt and wquad is not None:
                             words.append(OcrWord(wt, _quad_to_bbox(wquad)))
             if not words:

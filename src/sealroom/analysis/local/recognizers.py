@@ -186,7 +186,7 @@ def card_recognizer() -> RegexRecognizer:
 
 
 def _iban_validate(m: re.Match[str], text: str) -> float | None:
-    return 1.0 if checks.iban_ok(m.group("v")) else None
+    return 1.0 if checks.iban_ok(m.group("v")) or checks.iban_ok(checks.iban_ocr_fix(m.group("v"))) else None
 
 
 def iban_recognizer() -> RegexRecognizer:
@@ -297,8 +297,11 @@ def _dob(m: re.Match[str], text: str) -> float | None:
 _DATE_BODY = (
     r"(?:(?P<iy>(?:19|20)\d{2})[-/.](?P<im>\d{1,2})[-/.](?P<id>\d{1,2})"
     r"|(?P<na>\d{1,2})[-/.](?P<nb>\d{1,2})[-/.](?P<ny>(?:19|20)\d{2}|\d{2})"
-    rf"|(?<![A-Za-z])(?P<mm>(?i:{_MONTH_RX}))\.? (?P<md>\d{{1,2}})(?:st|nd|rd|th)?,? (?P<my>(?:19|20)\d{{2}})"
-    rf"|(?P<dd>\d{{1,2}})(?:st|nd|rd|th)?[ -](?P<dm>(?i:{_MONTH_RX}))\.?,?[ -](?P<dy>(?:19|20)?\d{{2}}))"
+    # spelled months: OCR may drop the spaces ("22February1963", "March 17,1984")
+    rf"|(?<![A-Za-z])(?P<mm>(?i:{_MONTH_RX}))\.? ?(?P<md>\d{{1,2}})(?:st|nd|rd|th)?,? ?"
+    rf"(?P<my>(?:19|20)\d{{2}})"
+    rf"|(?P<dd>\d{{1,2}})(?:st|nd|rd|th)?[ -]?(?P<dm>(?i:{_MONTH_RX}))\.?,?[ -]?"
+    rf"(?P<dy>(?:19|20)\d{{2}}|(?<=[ -])\d{{2}}))"
 )
 
 
@@ -330,7 +333,7 @@ _SUFFIX = (
 )
 _UNIT = r"(?:,? (?i:Apt|Apartment|Suite|Ste|Unit|Fl|Floor|Rm|Room|Bldg|#)\.? ?#?[A-Za-z0-9-]{1,6})?"
 _WORD = r"[A-Z0-9][A-Za-z0-9'.-]*"
-_CITY = r"[A-Z][A-Za-z.'-]+(?: [A-Z][A-Za-z.'-]+){0,3}"
+_CITY = r"(?:[A-Z]|0(?=[a-z]))[A-Za-z.'-]+(?: (?:[A-Z]|0(?=[a-z]))[A-Za-z.'-]+){0,3}"  # OCR: "0swego"
 _ZIP = r"\d{5}(?:-\d{4})?"
 _UK_POST = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
 _STATE_NAMES = (
@@ -345,7 +348,9 @@ _CITY_LINE = rf"{_CITY},? (?:(?:{_STATES})|(?i:{_STATE_NAMES}))\.? {_ZIP}"
 
 
 def address_recognizer() -> RegexRecognizer:
-    street = (rf"(?<![\w-])\d{{1,6}}[A-Z]?(?: {_WORD}){{1,4}}? {_SUFFIX}\.?(?![A-Za-z]){_UNIT}"
+    # a street name may end in a suffix word itself ("Cedar Ridge Crescent", "Park Lane Court")
+    street = (rf"(?<![\w-])\d{{1,6}}[A-Z]?(?: {_WORD}){{1,4}}? {_SUFFIX}\.?(?: {_SUFFIX}\.?)?(?![A-Za-z])"
+              rf"{_UNIT}"
               rf"(?:,? {_CITY_LINE}|,? {_CITY},? {_UK_POST})?")
     return RegexRecognizer("ADDRESS", [
         Rule(_rx(street), 0.85),
