@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,10 +13,13 @@ import psycopg
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from sealroom.api.app import create_app
 from sealroom.audit.verify import verify_chain
+from sealroom.db.models import LoginThrottle
 from sealroom.demo.documents import render_lab_report
+from sealroom.errors import SealroomError
 from sealroom.workspace import Workspace, default_config_text, init_workspace
 from tests.conftest import PASSWORD
 
@@ -73,4 +78,28 @@ def test_whole_flow_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     with workspace.db() as db:
         report = verify_chain(db, workspace.keys.audit_key)
     assert report.ok and report.checked > 10
+    workspace.close()
+
+
+def test_concurrent_first_failures_of_one_name_are_all_counted(tmp_path: Path, pg_url: str) -> None:
+    config = default_config_text().replace(
+        'database_url = "sqlite:///sealroom.db"', f'database_url = "{pg_url}"'
+    )
+    workspace = Workspace.open(init_workspace(tmp_path / "ws", config))
+    barrier = threading.Barrier(4)
+
+    def attempt() -> str:
+        barrier.wait()
+        try:
+            workspace.identity.authenticate("nobody.here", "wrong-password-123", "123456")
+        except SealroomError as exc:
+            return exc.code
+        return "signed-in"
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: attempt(), range(4)))
+    assert sorted(set(codes)) == ["authentication_failed"]
+    with workspace.db() as db:
+        row = db.scalars(select(LoginThrottle)).one()
+    assert row.failures == 4
     workspace.close()

@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from sealroom.config import LoginSettings
@@ -47,11 +49,8 @@ class LoginThrottler:
     def record_failure(self, db: Session, key: str, now: datetime) -> FailureCount:
         """Count one failure for ``key``; locks it when the limit is reached in the window."""
         window = timedelta(minutes=self._settings.window_minutes)
-        row = self._row(db, key)
-        if row is None:
-            row = LoginThrottle(key=key, failures=0, window_start=now, locked_until=None)
-            db.add(row)
-        elif now - row.window_start >= window or (row.locked_until is not None and row.locked_until <= now):
+        row = self._row(db, key) or self._create_row(db, key, now)
+        if now - row.window_start >= window or (row.locked_until is not None and row.locked_until <= now):
             row.failures, row.window_start, row.locked_until = 0, now, None
         row.failures += 1
         if row.failures >= self._settings.max_failures:
@@ -60,6 +59,20 @@ class LoginThrottler:
             row.failures, row.window_start, row.locked_until = 0, now, locked_until
             return count
         return FailureCount(row.failures, None)
+
+    def _create_row(self, db: Session, key: str, now: datetime) -> LoginThrottle:
+        # Two first failures of one name may race: insert-if-absent, then lock whichever row won,
+        # instead of a plain INSERT that would fail the loser with a unique-key error.
+        dialect = db.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        db.execute(
+            insert(LoginThrottle)
+            .values(key=key, failures=0, window_start=now, locked_until=None)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        row = self._row(db, key)
+        assert row is not None
+        return row
 
     def reset(self, db: Session, key: str) -> None:
         """Forget the failures of ``key`` (after a successful sign-in)."""
