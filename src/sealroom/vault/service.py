@@ -106,6 +106,7 @@ class VaultService:
                 classification=classification,
                 document_type=request.document_type,
             )
+            db.commit()  # the decision is on record; decoding below holds no database lock
             try:
                 self._validate_request(request, classification)
             except InputError as exc:
