@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -15,8 +14,6 @@ from tests.fakes import FakeAudit
 
 from sealroom.clock import ManualClock
 from sealroom.config import Settings
-from sealroom.db.engine import create_db_engine, session_factory
-from sealroom.db.models import Base
 from sealroom.identity.passwords import PasswordHashing
 from sealroom.identity.service import IdentityService
 from sealroom.keys import WorkspaceKeys
@@ -60,24 +57,6 @@ def make_settings(**login: int | bool) -> Settings:
             "login": {"max_failures": 3, "window_minutes": 15, "lockout_minutes": 10, **login},
         }
     )
-
-
-@pytest.fixture
-def db_factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'sealroom.db'}")
-    Base.metadata.create_all(engine)
-    yield session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def audit() -> FakeAudit:
-    return FakeAudit()
 
 
 @pytest.fixture

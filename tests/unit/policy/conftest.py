@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,8 +12,7 @@ from tests.fakes import FakeAudit
 
 from sealroom.clock import ManualClock
 from sealroom.config import Settings
-from sealroom.db.engine import create_db_engine, session_factory
-from sealroom.db.models import Base, User
+from sealroom.db.models import User
 from sealroom.policy.engine import PolicyEngine
 from sealroom.policy.grants import GrantService
 
@@ -79,24 +77,6 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def engine(settings: Settings) -> PolicyEngine:
     return PolicyEngine(settings)
-
-
-@pytest.fixture
-def db_factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    db_engine = create_db_engine(f"sqlite:///{tmp_path / 'sealroom.db'}")
-    Base.metadata.create_all(db_engine)
-    yield session_factory(db_engine)
-    db_engine.dispose()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def audit() -> FakeAudit:
-    return FakeAudit()
 
 
 @pytest.fixture
