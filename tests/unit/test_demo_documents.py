@@ -83,8 +83,13 @@ def test_invented_identifiers_are_well_formed() -> None:
     card = BANK_ACCOUNT["Debit Card Number"].replace(" ", "")
     assert _luhn(card)
     routing = [int(c) for c in BANK_ACCOUNT["Routing Number"]]
-    assert (3 * (routing[0] + routing[3] + routing[6]) + 7 * (routing[1] + routing[4] + routing[7])
-            + routing[2] + routing[5] + routing[8]) % 10 == 0
+    assert (
+        3 * (routing[0] + routing[3] + routing[6])
+        + 7 * (routing[1] + routing[4] + routing[7])
+        + routing[2]
+        + routing[5]
+        + routing[8]
+    ) % 10 == 0
     iban = BANK_ACCOUNT["IBAN"].replace(" ", "")
     assert int("".join(str(int(c, 36)) for c in iban[4:] + iban[:4])) % 97 == 1
     assert _luhn("80840" + LAB_ORDER["NPI"])

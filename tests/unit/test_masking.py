@@ -113,7 +113,7 @@ def test_masked_delivery_masks_entities_pages_fields_and_text() -> None:
     # Offsets point into the masked text.
     for entity in data["entities"]:
         page_text = data["pages"][entity["page"]]["text"]
-        assert page_text[entity["start"]:entity["end"]] == entity["text"]
+        assert page_text[entity["start"] : entity["end"]] == entity["text"]
     # Everything else is kept; the result itself is not changed.
     assert data["engine"] == "local" and data["entities"][0]["bbox"] == (1, 2, 3, 4)
     assert result.pages[0].text == PAGE0 and result.entities[0].text == "Eleanor R. Whitfield"
@@ -123,7 +123,9 @@ def test_overlapping_spans_are_merged_and_masked_completely() -> None:
     text = "Account 4829 1173 0056 7788 end"
     start = text.index("4829")
     result = AnalysisResult(
-        engine="local", document_type="financial", document_type_confidence=0.5,
+        engine="local",
+        document_type="financial",
+        document_type_confidence=0.5,
         pages=[PageText(0, 100, 100, text)],
         entities=[
             Entity("BANK_ACCOUNT", "4829 1173 0056", 0, None, 0.9, start, start + 14),
@@ -142,27 +144,35 @@ def _one_page(text: str, entities: list[Entity]) -> AnalysisResult:
 def test_a_span_inside_another_is_masked_by_the_outer_type_when_that_hides_both() -> None:
     text = "Signature: Sofia M. Castellanos"
     start = text.index("Sofia")
-    result = _one_page(text, [
-        Entity("PERSON", "Sofia M. Castellanos", 0, None, 0.9, start, len(text)),
-        Entity("PERSON", "CASTELLANOS", 0, None, 0.9),  # found by search, case-insensitively
-    ])
+    result = _one_page(
+        text,
+        [
+            Entity("PERSON", "Sofia M. Castellanos", 0, None, 0.9, start, len(text)),
+            Entity("PERSON", "CASTELLANOS", 0, None, 0.9),  # found by search, case-insensitively
+        ],
+    )
     assert mask_result(result, unmasked=False)["text"] == "Signature: S*** M*** C***"
 
 
 def test_an_outer_mask_that_would_show_an_inner_value_is_not_used() -> None:
     text = "Account 4829 1173 0056"
     start = text.index("4829")
-    result = _one_page(text, [
-        Entity("BANK_ACCOUNT", "4829 1173 0056", 0, None, 0.9, start, len(text)),
-        Entity("ID_NUMBER", "0056", 0, None, 0.9, len(text) - 4, len(text)),
-    ])
+    result = _one_page(
+        text,
+        [
+            Entity("BANK_ACCOUNT", "4829 1173 0056", 0, None, 0.9, start, len(text)),
+            Entity("ID_NUMBER", "0056", 0, None, 0.9, len(text) - 4, len(text)),
+        ],
+    )
     assert mask_result(result, unmasked=False)["text"] == "Account **** **** ****"
 
 
 def test_entity_with_wrong_offsets_is_still_masked_by_search() -> None:
     text = "SSN 512-38-4471"
     result = AnalysisResult(
-        engine="x", document_type="other", document_type_confidence=0.5,
+        engine="x",
+        document_type="other",
+        document_type_confidence=0.5,
         pages=[PageText(0, 10, 10, text)],
         entities=[Entity("SSN", "512-38-4471", 0, None, 0.9, 50, 61)],
     )
@@ -174,7 +184,9 @@ def test_entity_with_wrong_offsets_is_still_masked_by_search() -> None:
 def test_personal_field_value_is_masked_in_the_page_text_too() -> None:
     text = "Member ID: LHP884211907"
     result = AnalysisResult(
-        engine="x", document_type="clinical", document_type_confidence=0.5,
+        engine="x",
+        document_type="clinical",
+        document_type_confidence=0.5,
         pages=[PageText(0, 10, 10, text)],
         fields=[ExtractedField("Member ID", "LHP884211907", 0, entity_type="HEALTH_PLAN_ID")],
     )
@@ -188,8 +200,23 @@ def test_personal_field_value_is_masked_in_the_page_text_too() -> None:
 VALUE_ALPHABET = string.ascii_uppercase + string.digits + " -./@"
 FILLER_ALPHABET = string.ascii_lowercase + " ,;\n"
 TYPES = [
-    "SSN", "CREDIT_CARD", "BANK_ACCOUNT", "IBAN", "ROUTING_NUMBER", "MRN", "NPI", "HEALTH_PLAN_ID",
-    "ID_NUMBER", "PERSON", "DATE_OF_BIRTH", "DATE", "EMAIL", "PHONE", "ADDRESS", "LOCATION", "MRZ",
+    "SSN",
+    "CREDIT_CARD",
+    "BANK_ACCOUNT",
+    "IBAN",
+    "ROUTING_NUMBER",
+    "MRN",
+    "NPI",
+    "HEALTH_PLAN_ID",
+    "ID_NUMBER",
+    "PERSON",
+    "DATE_OF_BIRTH",
+    "DATE",
+    "EMAIL",
+    "PHONE",
+    "ADDRESS",
+    "LOCATION",
+    "MRZ",
     "OTHER_THING",
 ]
 values = st.from_regex(r"[A-Z0-9][A-Z0-9 ./@-]{0,24}[A-Z0-9]", fullmatch=True)

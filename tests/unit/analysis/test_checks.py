@@ -31,10 +31,17 @@ def test_iban_mod97() -> None:
     assert not checks.iban_ok("GB82 WEST 1234 5698 7654 33")
 
 
-@pytest.mark.parametrize("ssn,ok", [
-    ("536221234", True), ("000121234", False), ("666121234", False), ("912121234", False),
-    ("536001234", False), ("536220000", False),
-])
+@pytest.mark.parametrize(
+    "ssn,ok",
+    [
+        ("536221234", True),
+        ("000121234", False),
+        ("666121234", False),
+        ("912121234", False),
+        ("536001234", False),
+        ("536220000", False),
+    ],
+)
 def test_ssn_ranges(ssn: str, ok: bool) -> None:
     assert checks.ssn_ok(ssn) is ok
 

@@ -29,14 +29,17 @@ def test_predict_corpus_writes_one_file_per_document(tmp_path: Path) -> None:
     corpus, out = tmp_path / "corpus", tmp_path / "out"
     corpus.mkdir()
     Image.new("RGB", (40, 30), "white").save(corpus / "d1.p0.png")
-    (corpus / "d1.truth.json").write_text(json.dumps({
-        "doc_id": "d1", "pages": [{"page": 0, "width": 40, "height": 30, "file": "d1.p0.png"}]}))
-    (corpus / "d2.truth.json").write_text(json.dumps({
-        "doc_id": "d2", "pages": [{"page": 0, "width": 512, "height": 512, "file": "d2.dcm"}]}))
+    (corpus / "d1.truth.json").write_text(
+        json.dumps({"doc_id": "d1", "pages": [{"page": 0, "width": 40, "height": 30, "file": "d1.p0.png"}]})
+    )
+    (corpus / "d2.truth.json").write_text(
+        json.dumps({"doc_id": "d2", "pages": [{"page": 0, "width": 512, "height": 512, "file": "d2.dcm"}]})
+    )
     engine = FakeEngine()
     written = predict_corpus(corpus, out, engine)
     assert sorted(p.name for p in written) == ["d1.json", "d2.json"]
     assert json.loads((out / "d1.json").read_text()) == {
-        "entities": [{"type": "SSN", "text": "536-22-1234", "page": 0, "bbox": [1, 2, 3, 4]}]}
+        "entities": [{"type": "SSN", "text": "536-22-1234", "page": 0, "bbox": [1, 2, 3, 4]}]
+    }
     assert json.loads((out / "d2.json").read_text()) == {"entities": []}
     assert engine.sizes == [(40, 30)]

@@ -21,8 +21,9 @@ def test_rows_columns_and_glued_words() -> None:
 
 
 def test_ocr_glued_words_are_split() -> None:
-    layout = build_layout([seg("TenantEdward P.Van Horn", 0, 0), seg("PAYMENTFROMDESMOND McDonald", 0, 40)],
-                          400, 100)
+    layout = build_layout(
+        [seg("TenantEdward P.Van Horn", 0, 0), seg("PAYMENTFROMDESMOND McDonald", 0, 40)], 400, 100
+    )
     assert layout.text == "Tenant Edward P. Van Horn\nPAYMENT FROM DESMOND McDonald"
 
 
@@ -48,18 +49,26 @@ def test_span_over_two_rows_gives_two_boxes() -> None:
 
 
 def test_value_below_its_label() -> None:
-    layout = build_layout([seg("Member ID", 40, 100), seg("ER $250", 500, 100),
-                           seg("DAF429539169", 42, 140)], 800, 300)
+    layout = build_layout(
+        [seg("Member ID", 40, 100), seg("ER $250", 500, 100), seg("DAF429539169", 42, 140)], 800, 300
+    )
     hits = find_field_hits(layout)
-    assert [(h.label.name, layout.text[h.start:h.end], h.below) for h in hits] == [
+    assert [(h.label.name, layout.text[h.start : h.end], h.below) for h in hits] == [
         ("Member ID", "DAF429539169", True)
     ]
 
 
 def test_addressee_above_street_line() -> None:
     engine = LocalEngine()
-    layout = build_layout([seg("ZORBA QUILLFEATHER", 50, 100), seg("9658 Forest Avenue", 50, 130),
-                           seg("Springfield, IL 59118", 50, 160)], 800, 300)
+    layout = build_layout(
+        [
+            seg("ZORBA QUILLFEATHER", 50, 100),
+            seg("9658 Forest Avenue", 50, 130),
+            seg("Springfield, IL 59118", 50, 160),
+        ],
+        800,
+        300,
+    )
     result = engine.analyze_layouts([0], [layout], 0.0)
     people = [e for e in result.entities if e.type == "PERSON"]
     assert [p.text for p in people] == ["ZORBA QUILLFEATHER"]
@@ -75,7 +84,15 @@ def test_a_found_surname_marks_its_other_mentions() -> None:
 
 
 def test_value_one_column_right_of_a_label_without_colon() -> None:
-    layout = build_layout([seg("Member Name", 40, 100), seg("ZORBA QUILL", 300, 100),
-                           seg("PCP Copay", 40, 140), seg("$25", 300, 140)], 800, 300)
+    layout = build_layout(
+        [
+            seg("Member Name", 40, 100),
+            seg("ZORBA QUILL", 300, 100),
+            seg("PCP Copay", 40, 140),
+            seg("$25", 300, 140),
+        ],
+        800,
+        300,
+    )
     hits = find_field_hits(layout)
-    assert [(h.name, layout.text[h.start:h.end]) for h in hits] == [("Member Name", "ZORBA QUILL")]
+    assert [(h.name, layout.text[h.start : h.end]) for h in hits] == [("Member Name", "ZORBA QUILL")]

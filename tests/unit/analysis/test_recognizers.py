@@ -53,22 +53,28 @@ def test_ssn_ranges_are_enforced(engine: LocalEngine) -> None:
     assert got["SSN"] == ["536-22-1234"]
 
 
-@pytest.mark.parametrize("text,name", [
-    ("Patient Name: MILLER, MELISSA  Accession #: 1", "MILLER, MELISSA"),
-    ("Patient: John A. Smith", "John A. Smith"),
-    ("Account Holder: Mary-Jane Watson", "Mary-Jane Watson"),
-    ("PAY TO THE ORDER OF Timothy Allen  $ 4,035.64", "Timothy Allen"),
-    ("Ordering Physician: Catherine Kim, MD", "Catherine Kim"),
-    ("Tenant: Edward H. Gomez", "Edward H. Gomez"),
-    ("Electronically verified by: Jeffrey Chavez, MT(ASCP) on 2025-07-20", "Jeffrey Chavez"),
-])
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("Patient Name: MILLER, MELISSA  Accession #: 1", "MILLER, MELISSA"),
+        ("Patient: John A. Smith", "John A. Smith"),
+        ("Account Holder: Mary-Jane Watson", "Mary-Jane Watson"),
+        ("PAY TO THE ORDER OF Timothy Allen  $ 4,035.64", "Timothy Allen"),
+        ("Ordering Physician: Catherine Kim, MD", "Catherine Kim"),
+        ("Tenant: Edward H. Gomez", "Edward H. Gomez"),
+        ("Electronically verified by: Jeffrey Chavez, MT(ASCP) on 2025-07-20", "Jeffrey Chavez"),
+    ],
+)
 def test_labelled_names(engine: LocalEngine, text: str, name: str) -> None:
     assert name in found(engine, text)["PERSON"]
 
 
 def test_names_in_running_text(engine: LocalEngine) -> None:
-    got = found(engine, "06/04 TRANSFER TO SHIRLEY HOWARD 324.92\nThe patient was seen by Dr. Okafor today.\n"
-                        "Emergency contact Elizabeth Harris (daughter).")
+    got = found(
+        engine,
+        "06/04 TRANSFER TO SHIRLEY HOWARD 324.92\nThe patient was seen by Dr. Okafor today.\n"
+        "Emergency contact Elizabeth Harris (daughter).",
+    )
     assert set(got["PERSON"]) >= {"SHIRLEY HOWARD", "Okafor", "Elizabeth Harris"}
 
 
@@ -77,13 +83,16 @@ def test_organisations_are_not_people(engine: LocalEngine) -> None:
     assert "PERSON" not in got
 
 
-@pytest.mark.parametrize("text,dob", [
-    ("Date of Birth: 1961-10-19", "1961-10-19"),
-    ("DOB 03/17/1988", "03/17/1988"),
-    ("DOB: March 5, 1980", "March 5, 1980"),
-    ("Birth Date: 05 Mar 1980", "05 Mar 1980"),
-    ("D.O.B. 17.03.1988", "17.03.1988"),
-])
+@pytest.mark.parametrize(
+    "text,dob",
+    [
+        ("Date of Birth: 1961-10-19", "1961-10-19"),
+        ("DOB 03/17/1988", "03/17/1988"),
+        ("DOB: March 5, 1980", "March 5, 1980"),
+        ("Birth Date: 05 Mar 1980", "05 Mar 1980"),
+        ("D.O.B. 17.03.1988", "17.03.1988"),
+    ],
+)
 def test_dates_of_birth(engine: LocalEngine, text: str, dob: str) -> None:
     assert found(engine, text)["DATE_OF_BIRTH"] == [dob]
 
@@ -95,19 +104,29 @@ def test_dates_without_birth_label_are_dates(engine: LocalEngine) -> None:
     assert "DATE" not in found(engine, "Invalid: 2025-13-45")
 
 
-@pytest.mark.parametrize("phone", [
-    "(713) 432-3275", "713-432-3275", "713.432.3275", "+1 713 432 3275", "+44 20 7946 0958",
-])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "(713) 432-3275",
+        "713-432-3275",
+        "713.432.3275",
+        "+1 713 432 3275",
+        "+44 20 7946 0958",
+    ],
+)
 def test_phones(engine: LocalEngine, phone: str) -> None:
     assert found(engine, f"Call {phone} after 5.")["PHONE"] == [phone]
 
 
-@pytest.mark.parametrize("text,addresses", [
-    ("Address: 2774 Elm Ave\nSpringfield, IL 97905", ["2774 Elm Ave", "Springfield, IL 97905"]),
-    ("residing at 7185 Summit Avenue, Clinton, IA 97198 (the", ["7185 Summit Avenue, Clinton, IA 97198"]),
-    ("3789 WASHINGTON AVE\nAUBURN, AL 60764", ["3789 WASHINGTON AVE", "AUBURN, AL 60764"]),
-    ("45 Oak Street, London SW1A 1AA", ["45 Oak Street, London SW1A 1AA"]),
-])
+@pytest.mark.parametrize(
+    "text,addresses",
+    [
+        ("Address: 2774 Elm Ave\nSpringfield, IL 97905", ["2774 Elm Ave", "Springfield, IL 97905"]),
+        ("residing at 7185 Summit Avenue, Clinton, IA 97198 (the", ["7185 Summit Avenue, Clinton, IA 97198"]),
+        ("3789 WASHINGTON AVE\nAUBURN, AL 60764", ["3789 WASHINGTON AVE", "AUBURN, AL 60764"]),
+        ("45 Oak Street, London SW1A 1AA", ["45 Oak Street, London SW1A 1AA"]),
+    ],
+)
 def test_addresses(engine: LocalEngine, text: str, addresses: list[str]) -> None:
     assert found(engine, text)["ADDRESS"] == addresses
 
@@ -131,14 +150,15 @@ def test_mrz_lines(engine: LocalEngine) -> None:
 
 
 def test_micr_line(engine: LocalEngine) -> None:
-    got = found(engine, "MEMO invoice\n021000021H 915139799\".2052")
+    got = found(engine, 'MEMO invoice\n021000021H 915139799".2052')
     assert got["ROUTING_NUMBER"] == ["021000021"]
     assert got["BANK_ACCOUNT"] == ["915139799"]
 
 
 def test_payment_phrases_and_relations_introduce_names(engine: LocalEngine) -> None:
-    got = found(engine, "03/02 FASTER PAYMENT FROM DESMOND OYELARAN 250.00\n"
-                        "Her son, Thaddeus Quinlan, came along.")
+    got = found(
+        engine, "03/02 FASTER PAYMENT FROM DESMOND OYELARAN 250.00\nHer son, Thaddeus Quinlan, came along."
+    )
     assert set(got["PERSON"]) >= {"DESMOND OYELARAN", "Thaddeus Quinlan"}
 
 
@@ -148,7 +168,7 @@ def test_label_with_hash_takes_value_without_space(engine: LocalEngine) -> None:
 
 
 def test_micr_digits_spaced_out_by_ocr(engine: LocalEngine) -> None:
-    got = found(engine, "1 1 8 9 7 8 0 3 7 日 9 1 5 1 3 9 7 9 9 \" . 2 0 5 2")
+    got = found(engine, '1 1 8 9 7 8 0 3 7 日 9 1 5 1 3 9 7 9 9 " . 2 0 5 2')
     assert got["ROUTING_NUMBER"] == ["1 1 8 9 7 8 0 3 7"]
     assert got["BANK_ACCOUNT"] == ["9 1 5 1 3 9 7 9 9"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from argon2 import PasswordHasher
@@ -17,9 +16,6 @@ from sealroom.config import Settings
 from sealroom.identity.passwords import PasswordHashing
 from sealroom.identity.service import IdentityService
 from sealroom.keys import WorkspaceKeys
-
-# A TOTP step boundary (30 s), so tests know which step "now" is in. Tests get it via ``clock``.
-START = datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)
 
 
 def make_keys() -> WorkspaceKeys:

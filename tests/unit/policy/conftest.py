@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,8 +14,6 @@ from sealroom.config import Settings
 from sealroom.db.models import User
 from sealroom.policy.engine import PolicyEngine
 from sealroom.policy.grants import GrantService
-
-START = datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)
 
 # internal < confidential < restricted
 POLICY = {
