@@ -7,6 +7,7 @@ environment. Unknown keys are errors, so a typo never silently weakens a policy.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sealroom.errors import ConfigError
 
 CONFIG_NAME = "sealroom.toml"
+
+ENGINE_NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 ACTIONS = (
     "metadata:view",
@@ -65,12 +68,85 @@ class LimitSettings(_Strict):
     pdf_render_dpi: int = Field(default=200, ge=50, le=600)
 
 
+EgressMode = Literal["local-only", "redacted", "allowed"]
+EGRESS_MODES: tuple[EgressMode, ...] = ("local-only", "redacted", "allowed")
+"""Strictest first: ``local-only`` (no external engine), ``redacted`` (PII and faces burned out of the
+pixels first), ``allowed`` (pages sent as they are)."""
+
+
 class DatasetSettings(_Strict):
-    """A data set: why it exists, who owns it, and the classification its images default to."""
+    """A data set: why it exists, who owns it, the classification its images default to, and what
+    may leave the workspace for an external model engine."""
 
     purpose: str
     owner: str
     default_classification: str
+    egress: EgressMode = "local-only"
+
+
+class EgressSettings(_Strict):
+    """Workspace-wide egress ceilings by classification; the stricter of this and the data set's wins."""
+
+    classifications: dict[str, EgressMode] = {}
+
+
+class EngineSettings(_Strict):
+    """One external model engine (``[engines.NAME]``). Credentials are never written here: the
+    settings name an environment variable or a 0600 secret file that holds them."""
+
+    kind: Literal["anthropic", "openai-compatible"]
+    model: str = Field(min_length=1, max_length=200)
+    provider: Literal["direct", "bedrock", "vertex"] = "direct"
+    """For ``anthropic``: the Claude API itself, Amazon Bedrock or Google Vertex AI."""
+    base_url: str | None = None
+    """Required for ``openai-compatible``; optional for ``anthropic`` (a gateway or proxy)."""
+    region: str | None = None
+    project_id: str | None = None
+    api_key_env: str | None = None
+    api_key_file: str | None = None
+    """A file (relative to the workspace, mode 0600) holding the API key or access token."""
+    allow_plain_http: bool = False
+    """Allow ``http://`` to a host other than loopback (images would cross the network unencrypted)."""
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    max_retries: int = Field(default=2, ge=0, le=6)
+    max_tokens: int = Field(default=2048, ge=16, le=32768)
+    max_image_side: int = Field(default=1568, ge=256, le=8000)
+    max_image_pixels: int = Field(default=1_600_000, ge=65_536, le=64_000_000)
+    max_image_bytes: int = Field(default=3_750_000, ge=50_000, le=20_000_000)
+    max_images_per_request: int = Field(default=20, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _complete(self) -> EngineSettings:
+        if self.kind == "openai-compatible" and not self.base_url:
+            raise ValueError("an openai-compatible engine needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        if self.kind == "anthropic" and self.provider in ("bedrock", "vertex") and not self.region:
+            raise ValueError(f"a {self.provider} engine needs region")
+        if self.kind == "anthropic" and self.provider == "vertex" and not self.project_id:
+            raise ValueError("a vertex engine needs project_id")
+        if self.api_key_env and self.api_key_file:
+            raise ValueError("give api_key_env or api_key_file, not both")
+        if self.base_url is not None:
+            check_endpoint_url(self.base_url, self.allow_plain_http)
+        return self
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_endpoint_url(url: str, allow_plain_http: bool) -> None:
+    """Refuse a base URL that is not http(s), carries credentials, or is plain http off loopback."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL with a host, not {url!r}")
+    if parts.username or parts.password:
+        raise ValueError("base_url must not carry credentials; use api_key_env or api_key_file")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not allow_plain_http:
+        raise ValueError(
+            f"base_url {url!r} is plain http to another host: images would cross the network "
+            "unencrypted; use https, or set allow_plain_http = true for a trusted network"
+        )
 
 
 class RoleSettings(_Strict):
@@ -106,6 +182,8 @@ class Settings(_Strict):
     limits: LimitSettings = LimitSettings()
     datasets: dict[str, DatasetSettings] = {}
     roles: dict[str, RoleSettings] = {}
+    egress: EgressSettings = EgressSettings()
+    engines: dict[str, EngineSettings] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -124,6 +202,14 @@ class Settings(_Strict):
             bad_types = sorted(set(role.document_types) - set(self.document_types))
             if bad_types:
                 raise ValueError(f"role {name!r}: unknown document types {bad_types}")
+        unknown_levels = sorted(set(self.egress.classifications) - levels)
+        if unknown_levels:
+            raise ValueError(f"egress: unknown classifications {unknown_levels}")
+        for name in self.engines:
+            if name == "local" or not ENGINE_NAME.fullmatch(name):
+                raise ValueError(
+                    f"engine name {name!r}: use lower-case letters, digits and dashes; 'local' is built in"
+                )
         return self
 
     def classification_rank(self, classification: str) -> int:

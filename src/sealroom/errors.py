@@ -18,6 +18,8 @@ API answers with and the exit code the CLI ends with, so the shells map errors i
     ├── AuditUnavailableError          503 / 10  the audit log cannot be written: action refused
     ├── StorageError                   503 / 12  the encrypted image store cannot be read or written
     └── AnalysisError                  502 / 11  an engine failed
+        ├── EngineUnavailableError     503 / 11  an engine cannot run (credential or setting missing)
+        └── EngineTimeoutError         504 / 11  a model endpoint did not answer in time
 """
 
 from __future__ import annotations
@@ -143,3 +145,17 @@ class AnalysisError(SealroomError):
     http_status = 502
     exit_code = 11
     code = "analysis_failed"
+
+
+class EngineUnavailableError(AnalysisError):
+    """An engine cannot run here: a credential or setting is missing or was rejected."""
+
+    http_status = 503
+    code = "engine_unavailable"
+
+
+class EngineTimeoutError(AnalysisError):
+    """A model endpoint did not answer within the configured time (after retries)."""
+
+    http_status = 504
+    code = "engine_timeout"

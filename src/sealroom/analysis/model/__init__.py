@@ -1,0 +1,1 @@
+"""Vision-language model engines: Claude (direct, Bedrock, Vertex) and OpenAI-compatible servers."""
