@@ -169,7 +169,9 @@ def entity_types(schema: Mapping[str, Any]) -> dict[str, str]:
     Array items are written ``name[]`` (``parties[].name``).
     """
     return {
-        path: str(sub[ENTITY_KEYWORD]) for path, sub in _leaves(schema) if isinstance(sub.get(ENTITY_KEYWORD), str)
+        path: str(sub[ENTITY_KEYWORD])
+        for path, sub in _leaves(schema)
+        if isinstance(sub.get(ENTITY_KEYWORD), str)
     }
 
 

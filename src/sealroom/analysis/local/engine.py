@@ -1,7 +1,8 @@
 """``LocalEngine``: the built-in offline engine (RapidOCR + Presidio with Sealroom's recognisers).
 
 Pixels never leave the process (egress ``none``). Models load lazily, once, under a lock; after
-that ``analyze`` may be called from several threads at once.
+that ``analyze`` may be called from several threads at once. Every task gets the same full analysis;
+``sealroom.analysis.local.tasks`` adds the task's own output on top.
 """
 
 from __future__ import annotations
@@ -20,7 +21,17 @@ from sealroom.analysis.local.layout import PageLayout, build_layout
 from sealroom.analysis.local.mapping import span_boxes
 from sealroom.analysis.local.names import STOP_WORDS, first_names, is_name_word, trim_name
 from sealroom.analysis.local.ocr import OcrReader
-from sealroom.analysis.models import AnalysisResult, Entity, ExtractedField, PageImage, PageText
+from sealroom.analysis.local.tasks import run_task
+from sealroom.analysis.models import (
+    AnalysisResult,
+    AnalysisTask,
+    CallObserver,
+    EngineInfo,
+    Entity,
+    ExtractedField,
+    PageImage,
+    PageText,
+)
 from sealroom.errors import AnalysisError
 
 
@@ -92,11 +103,25 @@ class LocalEngine:
                     self._analyzer = build_analyzer()
         return self._analyzer
 
-    def analyze(self, pages: Sequence[PageImage]) -> AnalysisResult:
+    def info(self) -> EngineInfo:
+        """The engine's configuration: local, nothing leaves the process."""
+        return EngineInfo(name=self.name, kind="local", egress=self.egress)
+
+    def analyze(
+        self,
+        pages: Sequence[PageImage],
+        task: AnalysisTask = AnalysisTask(),
+        *,
+        observer: CallObserver | None = None,
+    ) -> AnalysisResult:
+        """Read, detect and classify every page, then run ``task`` on what was found.
+
+        ``observer`` is not called: this engine sends nothing anywhere. Raises ``AnalysisError``.
+        """
         t0 = time.perf_counter()
         try:
             layouts = [build_layout(self._ocr.read(p.image), p.image.width, p.image.height) for p in pages]
-            return self.analyze_layouts([p.index for p in pages], layouts, t0)
+            return self.analyze_layouts([p.index for p in pages], layouts, t0, task=task)
         except AnalysisError:
             raise
         except Exception as exc:
@@ -108,8 +133,10 @@ class LocalEngine:
         return [Entity(c.type, text[c.start:c.end], 0, None, round(c.score, 3), c.start, c.end, c.source)
                 for c in cands]
 
-    def analyze_layouts(self, indexes: list[int], layouts: list[PageLayout], t0: float) -> AnalysisResult:
-        """Detection, fields and classification over already-read pages."""
+    def analyze_layouts(
+        self, indexes: list[int], layouts: list[PageLayout], t0: float, *, task: AnalysisTask | None = None
+    ) -> AnalysisResult:
+        """Detection, fields and classification over already-read pages, then ``task`` when given."""
         per_page: list[list[_Candidate]] = []
         fields: list[ExtractedField] = []
         for idx, layout in zip(indexes, layouts, strict=True):
@@ -125,12 +152,16 @@ class LocalEngine:
                                            round(c.score, 3), piece.start, piece.end, c.source))
         text = "\f".join(layout.text for layout in layouts)
         doc_type, conf = classify(text, [e.type for e in entities])
-        return AnalysisResult(
+        result = AnalysisResult(
             engine=self.name, document_type=doc_type, document_type_confidence=conf,
             pages=[PageText(i, lay.width, lay.height, lay.text)
                    for i, lay in zip(indexes, layouts, strict=True)],
-            entities=entities, fields=fields, duration_ms=round((time.perf_counter() - t0) * 1000, 1),
+            entities=entities, fields=fields,
         )
+        if task is not None:
+            run_task(result, task, layouts)
+        result.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
+        return result
 
     def _page_candidates(
         self, layout: PageLayout, page: int = 0
