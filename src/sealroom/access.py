@@ -10,9 +10,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sealroom.analysis.models import EngineInfo
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.db.models import Grant, Image
+from sealroom.egress import EgressDecision, EgressPolicy
 from sealroom.errors import AccessDeniedError, NotFoundError
 from sealroom.policy.decision import Decision
 from sealroom.policy.engine import PolicyEngine
@@ -31,8 +33,9 @@ def printable(value: str | None, limit: int = 128) -> str | None:
 class Gatekeeper:
     """Decides, audits and enforces access for an acting session."""
 
-    def __init__(self, policy: PolicyEngine, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, policy: PolicyEngine, egress: EgressPolicy, audit: AuditLog, clock: Clock) -> None:
         self.policy = policy
+        self.egress = egress
         self._audit = audit
         self._clock = clock
 
@@ -125,6 +128,46 @@ class Gatekeeper:
             f"your role does not allow {action} here ({decision.reason.replace('_', ' ')})",
             reason=decision.reason,
         )
+
+    def require_egress(
+        self, db: Session, actor: ActiveSession, image: Image, engine: EngineInfo
+    ) -> EgressDecision:
+        """Decide whether the image may go to the external ``engine``, audit it, refuse ``local-only``.
+
+        Commits the record before returning, so the decision is on file before any byte leaves.
+        """
+        decision = self.egress.decide(image.dataset, image.classification)
+        self._audit.record(
+            db,
+            category="access",
+            action="access.decision",
+            outcome="allow" if decision.allowed else "deny",
+            actor=actor.username,
+            session_id=actor.id,
+            image_id=image.id,
+            case_id=image.case_id,
+            reason=decision.reason,
+            details={
+                "requested": "image:egress",
+                "egress": decision.mode,
+                "basis": decision.basis,
+                "engine": engine.name,
+                "provider": engine.provider,
+                "endpoint_host": engine.host,
+                "model": engine.model,
+                "dataset": printable(image.dataset),
+                "classification": printable(image.classification),
+            },
+        )
+        db.commit()
+        if not decision.allowed:
+            raise AccessDeniedError(
+                f"images of data set {image.dataset!r} at classification {image.classification!r} are "
+                f"local-only: they may not be sent to the external engine {engine.name!r}; "
+                "use the local engine",
+                reason=decision.reason,
+            )
+        return decision
 
     def missing_image(self, db: Session, actor: ActiveSession, action: str, image_id: str) -> NotFoundError:
         """Audit a request for an image id that does not exist; returns the error to raise."""

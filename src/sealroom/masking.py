@@ -271,8 +271,33 @@ def mask_result(result: AnalysisResult, unmasked: bool) -> dict[str, Any]:
     for item, field_data in zip(result.fields, data["fields"], strict=True):
         field_data["value"] = _mask_field_value(item.value, item.entity_type, result)
     data["text"] = "\f".join(page_data["text"] for page_data in data["pages"])
+    if result.answer is not None:
+        data["answer"] = _mask_field_value(result.answer, None, result)
+    if result.data is not None:
+        typed = {item.name: item.entity_type for item in result.fields}
+        data["data"] = _mask_data(result.data, "", typed, result)
     data["masked"] = True
     return data
+
+
+def _mask_data(value: Any, path: str, typed: dict[str, str | None], result: AnalysisResult) -> Any:
+    """Mask extracted data leaf by leaf: a leaf the schema marks as personal data is masked whole
+    (by its path's field), any other text leaf has the sensitive values inside it masked."""
+    if isinstance(value, dict):
+        return {
+            key: _mask_data(item, f"{path}.{key}" if path else str(key), typed, result)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask_data(item, f"{path}[{i}]", typed, result) for i, item in enumerate(value)]
+    if value is None or isinstance(value, bool):
+        return value
+    entity_type = typed.get(path)
+    if entity_type:
+        return mask_value(entity_type, str(value))
+    if isinstance(value, str):
+        return _mask_field_value(value, None, result)
+    return value
 
 
 def _moved(entity: Entity, moves: list[tuple[int, int, int, int]]) -> tuple[int | None, int | None]:

@@ -15,13 +15,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
-from sealroom.analysis.registry import EngineRegistry
+from sealroom.analysis.registry import EngineRegistry, configured_factories
 from sealroom.analysis.service import AnalysisService
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock, SystemClock
 from sealroom.config import CONFIG_NAME, Settings, load_settings
 from sealroom.db.engine import create_db_engine, session_factory
 from sealroom.db.migrate import upgrade
+from sealroom.egress import EgressPolicy
 from sealroom.errors import ConfigError
 from sealroom.identity.service import IdentityService
 from sealroom.keys import LocalKeyProvider, WorkspaceKeys, create_key_file
@@ -103,8 +104,8 @@ class Workspace:
         db = session_factory(engine)
         audit = AuditLog(keys.audit_key, clock)
         sessions = SessionManager(db, settings.session, clock, audit, SessionMaterial())
-        gate = Gatekeeper(PolicyEngine(settings), audit, clock)
-        engines = engines or EngineRegistry()
+        gate = Gatekeeper(PolicyEngine(settings), EgressPolicy(settings), audit, clock)
+        engines = (engines or EngineRegistry()).extended(configured_factories(settings, root))
         vault = VaultService(
             db,
             settings,

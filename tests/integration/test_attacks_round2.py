@@ -22,7 +22,16 @@ from httpx import Response
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from sealroom.analysis.models import AnalysisResult, Entity, ExtractedField, PageImage, PageText
+from sealroom.analysis.models import (
+    AnalysisResult,
+    AnalysisTask,
+    CallObserver,
+    EngineInfo,
+    Entity,
+    ExtractedField,
+    PageImage,
+    PageText,
+)
 from sealroom.analysis.registry import EngineRegistry
 from sealroom.api.app import create_app
 from sealroom.cli.main import app as cli_app
@@ -69,7 +78,16 @@ class GatedEngine:
         self.release = threading.Event()
         self.fail: Exception | None = None
 
-    def analyze(self, pages: Sequence[PageImage]) -> AnalysisResult:
+    def info(self) -> EngineInfo:
+        return EngineInfo(name="local", kind="local", egress="none")
+
+    def analyze(
+        self,
+        pages: Sequence[PageImage],
+        task: AnalysisTask = AnalysisTask(),
+        *,
+        observer: CallObserver | None = None,
+    ) -> AnalysisResult:
         self.entered.set()
         assert self.release.wait(WAIT)
         if self.fail is not None:

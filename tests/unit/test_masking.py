@@ -291,3 +291,52 @@ def test_unmasked_delivery_keeps_every_value(result: AnalysisResult) -> None:
     assert data["masked"] is False
     for entity in result.entities:
         assert entity.text in data["text"]
+
+
+def _model_result() -> AnalysisResult:
+    """A model engine's reply: an answer and extracted data that repeat the patient's details."""
+    return AnalysisResult(
+        engine="claude",
+        document_type="clinical",
+        document_type_confidence=0.9,
+        pages=[PageText(0, 100, 100, "")],
+        entities=[
+            Entity("PERSON", "Melissa Miller", 0, None, 0.9),
+            Entity("MRN", "MRN-20473918", 0, None, 0.9),
+        ],
+        fields=[
+            ExtractedField("patient_name", "Melissa Miller", 0, None, "PERSON"),
+            ExtractedField("results[0].test", "Hemoglobin", 0, None, None),
+            ExtractedField("results[0].comment", "Reviewed with Melissa Miller", 0, None, None),
+            ExtractedField("account", "40012345", 0, None, "BANK_ACCOUNT"),
+        ],
+        task="extract",
+        answer="The report of Melissa Miller (MRN-20473918) shows a normal Hemoglobin.",
+        data={
+            "patient_name": "Melissa Miller",
+            "results": [{"test": "Hemoglobin", "comment": "Reviewed with Melissa Miller"}],
+            "account": 40012345,
+            "flagged": False,
+            "missing": None,
+        },
+    )
+
+
+def test_a_model_answer_and_its_extracted_data_are_masked() -> None:
+    delivered = mask_result(_model_result(), unmasked=False)
+    assert delivered["answer"] == "The report of M*** M*** (***-****3918) shows a normal Hemoglobin."
+    assert delivered["data"] == {
+        "patient_name": "M*** M***",
+        "results": [{"test": "Hemoglobin", "comment": "Reviewed with M*** M***"}],
+        "account": "****2345",
+        "flagged": False,
+        "missing": None,
+    }
+    assert "Melissa" not in json.dumps(delivered)
+    assert "40012345" not in json.dumps(delivered)
+
+
+def test_a_role_with_unmasked_access_gets_the_model_reply_as_is() -> None:
+    delivered = mask_result(_model_result(), unmasked=True)
+    assert delivered["answer"].startswith("The report of Melissa Miller")
+    assert delivered["data"]["account"] == 40012345

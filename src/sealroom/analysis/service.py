@@ -2,7 +2,9 @@
 
 For one allowed analysis the audit log reads, in order: ``access.decision`` (allow),
 ``image.open`` (first use in the session), ``analysis.run``, ``access.decision`` for unmasked
-viewing, and ``result.deliver`` with a keyed hash of exactly what was delivered.
+viewing, and ``result.deliver`` with a keyed hash of exactly what was delivered. An external engine
+adds, before ``image.open``, ``access.decision`` for ``image:egress``, and around each request it
+sends ``egress.release`` (before) and ``analysis.external_call`` (after).
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ import hmac
 import json
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
+from sealroom.analysis.egress_observer import AuditingObserver
+from sealroom.analysis.models import AnalysisEngine, AnalysisResult, AnalysisTask, Entity, PageImage
+from sealroom.analysis.output_pii import TextDetector, mark_output_pii
 from sealroom.analysis.registry import EngineRegistry
 from sealroom.audit.log import AuditLog
 from sealroom.db.models import Image
+from sealroom.egress import EgressDecision
 from sealroom.errors import AnalysisError, SealroomError, SessionEndedError
 from sealroom.masking import mask_result
+from sealroom.material import OpenedImage
 from sealroom.sessions import ActiveSession
 from sealroom.vault.service import VaultService
 
@@ -45,55 +53,41 @@ class AnalysisService:
         self._audit = audit
         self._delivery_key = delivery_hash_key
 
-    def analyze(self, actor: ActiveSession, image_id: str, engine_name: str = "local") -> dict[str, Any]:
-        """Analyse an image in the actor's session and return the result masked for their role.
+    def analyze(
+        self,
+        actor: ActiveSession,
+        image_id: str,
+        engine_name: str = "local",
+        task: AnalysisTask | None = None,
+    ) -> dict[str, Any]:
+        """Run ``task`` on an image in the actor's session; return the result masked for their role.
+
+        An external engine first needs the image's egress policy to allow it (decided and audited
+        before anything is decrypted); under ``redacted`` the offline engine's findings and faces are
+        burned out of the pixels before they are sent.
 
         Raises ``NotFoundError`` (missing or out of scope), ``InputError`` (unknown engine),
-        ``AnalysisError`` (engine failure, audited), ``AuditUnavailableError``.
+        ``AccessDeniedError`` (egress refused), ``AnalysisError`` (engine failure, audited),
+        ``AuditUnavailableError``.
         """
+        task = task or AnalysisTask()
         engine = self._engines.get(engine_name)
+        external = engine.egress != "none"
         with self._db() as db:
             image = db.get(Image, image_id)
             if image is None:
                 raise self._gate.missing_image(db, actor, "image:analyze", image_id)
             self._gate.require(db, actor, "image:analyze", image=image)
             db.commit()  # the decision is on record before the (slow) decrypt; no write lock held
+            egress = self._gate.require_egress(db, actor, image, engine.info()) if external else None
             opened = self._vault.open_into_session(db, actor, image)
             db.commit()
 
-            result = opened.results.get(engine.name)
+            key = f"{engine.name}/{task.cache_key()}"
+            result = opened.results.get(key)
             if result is None:
-                started = time.perf_counter()
-                try:
-                    analysis = engine.analyze(opened.pages)
-                except SealroomError as exc:
-                    self._record_failure(db, actor, image, engine.name, exc.code)
-                    raise
-                except Exception as exc:
-                    ended = self._vault.session_ended(actor)
-                    problem = "session_ended" if ended else type(exc).__name__
-                    self._record_failure(db, actor, image, engine.name, problem)
-                    if ended:  # the purge took the pages away mid-analysis
-                        raise SessionEndedError("the session ended during the analysis") from exc
-                    raise AnalysisError(f"the {engine.name} engine failed on this image") from exc
-                opened.results[engine.name] = result = analysis
-                self._record(
-                    db,
-                    actor,
-                    image,
-                    "analysis",
-                    "analysis.run",
-                    "success",
-                    details={
-                        "engine": engine.name,
-                        "egress": engine.egress,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                        "pages": len(opened.pages),
-                        "document_type": result.document_type,
-                        "entity_counts": dict(Counter(entity.type for entity in result.entities)),
-                    },
-                )
-                db.commit()
+                result = self._run(db, actor, image, opened, engine, task, egress)
+                opened.results[key] = result
 
             # A logout, timeout or disabled user while the engine ran: nothing is delivered.
             self._vault.check_session_live(actor)
@@ -110,6 +104,7 @@ class AnalysisService:
                 "success",
                 details={
                     "engine": engine.name,
+                    "task": task.kind,
                     "masked": not unmasked,
                     "bytes": len(payload),
                     "content_hmac": hmac.new(self._delivery_key, payload, hashlib.sha256).hexdigest(),
@@ -118,18 +113,103 @@ class AnalysisService:
             db.commit()
             return delivered
 
+    def _run(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        image: Image,
+        opened: OpenedImage,
+        engine: AnalysisEngine,
+        task: AnalysisTask,
+        egress: EgressDecision | None,
+    ) -> AnalysisResult:
+        """Run the engine (after redaction when egress requires it) and audit ``analysis.run``."""
+        started = time.perf_counter()
+        pages: Sequence[PageImage] = opened.pages
+        observer: AuditingObserver | None = None
+        known: list[Entity] = []
+        details: dict[str, Any] = {"engine": engine.name, "egress": engine.egress, "task": task.kind}
+        try:
+            if egress is not None:
+                local = self._local_findings(db, actor, image, opened, required=egress.mode == "redacted")
+                known = list(local.entities) if local is not None else []
+                redaction = None
+                if egress.mode == "redacted":
+                    from sealroom.redaction import redact  # OpenCV loads only when needed
+
+                    assert local is not None
+                    redaction = redact(pages, local)
+                    pages = redaction.pages
+                    details["redaction"] = redaction.summary()
+                observer = AuditingObserver(
+                    self._audit, db, actor, image, egress, details.get("redaction")
+                )
+                details["egress_mode"] = egress.mode
+            result = engine.analyze(pages, task, observer=observer)
+            if egress is not None:
+                mark_output_pii(result, self._text_detector(), known)
+        except SealroomError as exc:
+            self._record_failure(db, actor, image, details, exc.reason)
+            raise
+        except Exception as exc:
+            ended = self._vault.session_ended(actor)
+            self._record_failure(db, actor, image, details, "session_ended" if ended else type(exc).__name__)
+            if ended:  # the purge took the pages away mid-analysis
+                raise SessionEndedError("the session ended during the analysis") from exc
+            raise AnalysisError(f"the {engine.name} engine failed on this image") from exc
+        details.update(
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            pages=len(opened.pages),
+            document_type=result.document_type,
+            entity_counts=dict(Counter(entity.type for entity in result.entities)),
+        )
+        if task.schema_name:
+            details["schema"] = task.schema_name
+        if observer is not None:
+            details["external_calls"] = len(observer.calls)
+        self._record(db, actor, image, "analysis", "analysis.run", "success", details=details)
+        db.commit()
+        return result
+
+    def _local_findings(
+        self, db: Session, actor: ActiveSession, image: Image, opened: OpenedImage, *, required: bool
+    ) -> AnalysisResult | None:
+        """The offline engine's full analysis of the image: reused from the session when it ran
+        already, run now when ``required`` (redaction needs it). Its run is audited like any other."""
+        local = self._engines.get("local")
+        key = f"local/{AnalysisTask().cache_key()}"
+        cached = opened.results.get(key)
+        if cached is not None or not required:
+            return cached
+        try:
+            result = local.analyze(opened.pages)
+        except Exception as exc:
+            raise AnalysisError(
+                "the offline engine could not find the personal data to redact, so nothing was sent",
+                reason="redaction_failed",
+            ) from exc
+        opened.results[key] = result
+        self._record(
+            db, actor, image, "analysis", "analysis.run", "success",
+            details={"engine": "local", "egress": "none", "task": "describe", "purpose": "redaction",
+                     "pages": len(opened.pages), "document_type": result.document_type,
+                     "entity_counts": dict(Counter(entity.type for entity in result.entities))},
+        )  # fmt: skip
+        db.commit()
+        return result
+
+    def _text_detector(self) -> TextDetector:
+        local = self._engines.get("local")
+        detect = getattr(local, "analyze_text", None)
+        if detect is None:
+            raise AnalysisError("the offline engine cannot check the model's reply for personal data")
+        return cast(TextDetector, detect)
+
     def _record_failure(
-        self, db: Session, actor: ActiveSession, image: Image, engine: str, problem: str
+        self, db: Session, actor: ActiveSession, image: Image, details: dict[str, Any], problem: str
     ) -> None:
         self._record(
-            db,
-            actor,
-            image,
-            "analysis",
-            "analysis.run",
-            "failure",
-            reason=problem,
-            details={"engine": engine},
+            db, actor, image, "analysis", "analysis.run", "failure", reason=problem, details=details
         )
         db.commit()
 
