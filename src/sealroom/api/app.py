@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from sealroom import __version__
-from sealroom.api import audit, auth, images
+from sealroom.api import audit, auth, engines, images
 from sealroom.api.body_limit import BodyLimitMiddleware
 from sealroom.api.errors import install_error_handlers
 from sealroom.api.headers import SecurityHeadersMiddleware
@@ -68,6 +68,7 @@ def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(images.router)
     app.include_router(audit.router)
+    app.include_router(engines.router)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:

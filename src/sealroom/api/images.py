@@ -8,6 +8,8 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from sealroom.analysis.models import AnalysisTask
+from sealroom.analysis.tasks import MAX_QUESTION_CHARS, build_task
 from sealroom.api.deps import SessionDep, WorkspaceDep
 from sealroom.errors import TooLargeError
 from sealroom.vault.service import IngestRequest
@@ -73,11 +75,21 @@ def get_image(
 
 
 class AnalysisRequest(BaseModel):
-    """Which engine to run."""
+    """Which engine to run, and the task: ``describe``, ``extract`` (with a preset name or a JSON
+    Schema object as ``schema``), ``classify`` or ``ask`` (with a ``question``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     engine: str = Field(default="local", max_length=64)
+    task: str = Field(default="describe", max_length=16)
+    schema_: str | dict[str, Any] | None = Field(default=None, alias="schema")
+    question: str | None = Field(default=None, max_length=MAX_QUESTION_CHARS)
+
+    def to_task(self) -> AnalysisTask:
+        """The checked task (``InputError`` names what is wrong)."""
+        named = self.schema_ if isinstance(self.schema_, str) else None
+        custom = self.schema_ if isinstance(self.schema_, dict) else None
+        return build_task(self.task, schema_name=named, schema=custom, question=self.question)
 
 
 @router.post("/{image_id}/analyses")
@@ -88,4 +100,5 @@ def analyze_image(
     body: AnalysisRequest | None = None,
 ) -> dict[str, Any]:
     """Analyse the image inside the session; the result comes back masked for the caller's role."""
-    return workspace.analysis.analyze(active, image_id, (body or AnalysisRequest()).engine)
+    request = body or AnalysisRequest()
+    return workspace.analysis.analyze(active, image_id, request.engine, request.to_task())

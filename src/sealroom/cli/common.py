@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -66,6 +67,15 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control characters (escape sequences) shown as ``\\x..``, newlines and tabs
+    kept: analysis output comes from documents and models and must not drive the terminal."""
+    return "".join(
+        char if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cf") else ascii(char)[1:-1]
+        for char in text
+    )
 
 
 def open_workspace(path: Path) -> Workspace:

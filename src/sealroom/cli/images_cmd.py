@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from sealroom.analysis.models import AnalysisTask
+from sealroom.analysis.tasks import build_task
 from sealroom.cli.common import (
     UserOption,
     WorkspaceOption,
@@ -20,6 +22,7 @@ from sealroom.cli.common import (
     handle_errors,
     open_workspace,
     sign_in,
+    terminal_safe,
 )
 from sealroom.errors import InputError
 from sealroom.vault.service import IngestRequest
@@ -113,26 +116,51 @@ def list_images(user: UserOption, workspace: WorkspaceOption = Path(".")) -> Non
     console.print(table)
 
 
+def _task_from_options(
+    task: str, schema: str | None, schema_file: Path | None, question: str | None
+) -> AnalysisTask:
+    """The task the options ask for; ``InputError`` names what is wrong."""
+    custom: Any = None
+    if schema_file is not None:
+        try:
+            custom = json.loads(schema_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InputError(f"{schema_file} is not a readable JSON file: {type(exc).__name__}") from exc
+    return build_task(task, schema_name=schema, schema=custom, question=question)
+
+
 @handle_errors
 def analyze(
     image_id: str,
     user: UserOption,
-    engine: Annotated[str, typer.Option(help="Analysis engine.")] = "local",
+    engine: Annotated[
+        str, typer.Option(help="Analysis engine: local, or one listed by `sealroom engines`.")
+    ] = "local",
+    task: Annotated[str, typer.Option(help="describe, extract, classify or ask.")] = "describe",
+    schema: Annotated[
+        str | None, typer.Option(help="extract: a preset (see `sealroom engines`), e.g. insurance_card.")
+    ] = None,
+    schema_file: Annotated[
+        Path | None,
+        typer.Option(help="extract: your own JSON Schema file.", exists=True, dir_okay=False),
+    ] = None,
+    question: Annotated[str | None, typer.Option(help="ask: the question about the image.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="json, text or corpus.")] = "json",
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Analyse an image in a one-off session and print the result, masked for your role."""
     if output_format not in ("json", "text", "corpus"):
         raise typer.BadParameter("--format must be json, text or corpus")
+    chosen = _task_from_options(task, schema, schema_file, question)
     opened = open_workspace(workspace)
     active = sign_in(opened, user)
     try:
-        with err_console.status(f"Analysing with the {engine} engine…"):
-            result = opened.analysis.analyze(active, image_id, engine)
+        with err_console.status(f"Analysing with the {engine} engine ({chosen.kind})…"):
+            result = opened.analysis.analyze(active, image_id, engine, chosen)
     finally:
         opened.sessions.end(active.id, "logout")
     if output_format == "json":
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(result, indent=2))  # JSON escapes control characters
     elif output_format == "corpus":
         entities = [
             {"type": e["type"], "text": e["text"], "page": e["page"], "bbox": e["bbox"]}
@@ -140,8 +168,19 @@ def analyze(
         ]
         typer.echo(json.dumps({"entities": entities}, indent=1))
     else:
-        console.print(f"[bold]Document type:[/] {result['document_type']}")
-        console.print(result["text"], highlight=False, markup=False)
+        _print_text(result)
+
+
+def _print_text(result: dict[str, Any]) -> None:
+    """The result for a person to read. Engine and model text is shown as plain text, never markup."""
+    console.print(Text.assemble(("Document type: ", "bold"), terminal_safe(result["document_type"])))
+    if result.get("answer"):
+        console.print(Text.assemble(("Answer: ", "bold"), terminal_safe(result["answer"])))
+    if result.get("data") is not None:
+        console.print(Text("Extracted:", style="bold"))
+        console.print(Text(terminal_safe(json.dumps(result["data"], indent=2, ensure_ascii=False))))
+    if result.get("text"):
+        console.print(Text(terminal_safe(result["text"])))
 
 
 @corpus_app.command("predict")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from sealroom.cli import audit_cmd, images_cmd, users_cmd
+from sealroom.cli import audit_cmd, engines_cmd, images_cmd, users_cmd
 from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace
 from sealroom.workspace import init_workspace
 
@@ -27,6 +27,7 @@ app.add_typer(images_cmd.corpus_app, name="corpus")
 app.command("ingest")(images_cmd.ingest)
 app.command("images")(images_cmd.list_images)
 app.command("analyze")(images_cmd.analyze)
+app.command("engines")(engines_cmd.engines)
 
 
 @app.command()
