@@ -23,6 +23,10 @@ from sealroom.errors import InputError
 MAX_QUESTION_CHARS = 2000
 MAX_SCHEMA_BYTES = 32 * 1024
 MAX_SCHEMA_PROPERTIES = 200
+MAX_SCHEMA_DEPTH = 12
+REFUSED_KEYWORDS = ("$ref", "$dynamicRef", "pattern", "patternProperties")
+"""References could reach outside the schema; regular expressions written by a user and run on a
+model's reply could take exponential time (ReDoS). Describe the format in ``description`` instead."""
 ENTITY_KEYWORD = "x-sealroom-entity"
 LABELS_KEYWORD = "x-sealroom-labels"
 CUSTOM = "custom"
@@ -56,6 +60,8 @@ def check_schema(schema: Any) -> dict[str, Any]:
     """A user-supplied schema, checked: a JSON object describing an object, valid JSON Schema, bounded."""
     if not isinstance(schema, Mapping):
         raise InputError("the schema must be a JSON object (a JSON Schema)")
+    if _depth(schema) > MAX_SCHEMA_DEPTH:
+        raise InputError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
     try:
         size = len(json.dumps(schema))
     except (TypeError, ValueError) as exc:
@@ -68,22 +74,42 @@ def check_schema(schema: Any) -> dict[str, Any]:
         raise InputError(f"the schema is not valid JSON Schema: {exc.message[:200]}") from exc
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), Mapping):
         raise InputError('the schema must describe an object: {"type": "object", "properties": {...}}')
+    refused = sorted(set(_keywords(schema)) & set(REFUSED_KEYWORDS))
+    if refused:
+        raise InputError(
+            f"the schema may not use {', '.join(refused)}: write properties out in full and describe "
+            "formats in 'description'"
+        )
     if sum(1 for _ in _leaves(schema)) > MAX_SCHEMA_PROPERTIES:
         raise InputError(f"the schema has more than {MAX_SCHEMA_PROPERTIES} properties")
-    if any(_has_ref(schema)):
-        raise InputError("the schema may not use $ref or $dynamicRef; write the properties out in full")
     return dict(schema)
 
 
-def _has_ref(node: Any) -> Iterator[bool]:
+def _depth(node: Any) -> int:
+    """How deep objects and arrays nest (iteratively: a hostile schema must not exhaust the stack)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        if isinstance(current, Mapping):
+            children = list(current.values())
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _keywords(node: Any) -> Iterator[str]:
+    """Every key used anywhere in the schema."""
     if isinstance(node, Mapping):
         for key, value in node.items():
-            if key in ("$ref", "$dynamicRef"):
-                yield True
-            yield from _has_ref(value)
+            yield str(key)
+            yield from _keywords(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _has_ref(item)
+            yield from _keywords(item)
 
 
 def build_task(

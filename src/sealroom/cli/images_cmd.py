@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sealroom.analysis.models import AnalysisTask
-from sealroom.analysis.tasks import build_task
+from sealroom.analysis.tasks import MAX_SCHEMA_BYTES, build_task
 from sealroom.cli.common import (
     UserOption,
     WorkspaceOption,
@@ -122,9 +122,11 @@ def _task_from_options(
     """The task the options ask for; ``InputError`` names what is wrong."""
     custom: Any = None
     if schema_file is not None:
+        if schema_file.stat().st_size > MAX_SCHEMA_BYTES:
+            raise InputError(f"{schema_file} is over the schema size limit of {MAX_SCHEMA_BYTES:,} bytes")
         try:
             custom = json.loads(schema_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise InputError(f"{schema_file} is not a readable JSON file: {type(exc).__name__}") from exc
     return build_task(task, schema_name=schema, schema=custom, question=question)
 
