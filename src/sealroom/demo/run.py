@@ -145,7 +145,7 @@ def run_demo(keep: Path | None = None) -> None:
             images = client.get("/api/v1/images").json()["images"]
             console.print(f"  the clinician sees {len(images)} image(s): only case ENC-2026-0042 is in scope")
 
-            _step("5. Analysis inside the session with the offline engine (OCR + PII/PHI detection)")
+            _step("5. Analysis inside the session with the offline engine (OCR + PII/PHI detection, tasks)")
             with console.status("analysing the lab report (OCR runs locally, first run loads the models)…"):
                 result = client.post(
                     f"/api/v1/images/{ids['clinical']}/analyses", json={"engine": "local"}
@@ -156,6 +156,28 @@ def run_demo(keep: Path | None = None) -> None:
             )
             for field in result["fields"][:6]:
                 console.print(f"  field {field['name']!r}: {field['value']!r}", highlight=False)
+
+            with console.status("extracting the lab_result schema (offline engine)…"):
+                extracted = client.post(
+                    f"/api/v1/images/{ids['clinical']}/analyses",
+                    json={"engine": "local", "task": "extract", "schema": "lab_result"},
+                ).json()
+            data = extracted["data"]
+            console.print(
+                f"  task extract, preset lab_result: patient_name={data['patient_name']!r}, "
+                f"mrn={data['mrn']!r}, {len(data['results'])} result rows, first: {data['results'][0]}",
+                highlight=False,
+            )
+            catalog = client.get("/api/v1/engines").json()
+            engines = ", ".join(entry["name"] for entry in catalog["engines"])
+            egress = "; ".join(
+                f"{name}: {modes['confidential']}" for name, modes in catalog["egress"].items()
+            )
+            console.print(
+                f"  engines configured: {engines}; what a model engine (none in the demo) may receive of "
+                f"confidential images: {egress}",
+                highlight=False,
+            )
 
             _step("6. An out-of-scope access is denied (and audited)")
             denied = client.post(f"/api/v1/images/{ids['identity']}/analyses", json={})
