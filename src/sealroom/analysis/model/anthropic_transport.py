@@ -16,21 +16,19 @@ without one Google application-default credentials, as their SDKs do.
 from __future__ import annotations
 
 import base64
-import threading
 from pathlib import Path
 
 import anthropic
 from anthropic.types import ImageBlockParam, MessageParam, TextBlockParam
-from pydantic import SecretStr
 
 from sealroom.analysis.model.credentials import (
     check_aws_chain,
     check_google_adc,
-    credential_source,
     resolve_credential,
 )
-from sealroom.analysis.model.transport import Completion, ImagePart, ModelCallError, Prompt
-from sealroom.analysis.model.wire import MAX_RETRY_WAIT_SECONDS, Endpoint, Wire, endpoint_host
+from sealroom.analysis.model.sdk_client import SdkClient
+from sealroom.analysis.model.transport import Completion, ImagePart, Prompt
+from sealroom.analysis.model.wire import MAX_RETRY_WAIT_SECONDS, Wire, endpoint_host
 from sealroom.config import EngineSettings
 from sealroom.errors import ConfigError
 
@@ -102,20 +100,10 @@ class AnthropicTransport:
         self.host = endpoint_host(self.base_url)
         self._settings = settings
         self._root = workspace_root
-        self._wire = Wire(
-            Endpoint(
-                engine=engine_name,
-                provider=self.provider,
-                host=self.host,
-                model=settings.model,
-                timeout_seconds=settings.timeout_seconds,
-                credential=credential_source(settings),
-            ),
-            max_retry_wait=max_retry_wait,
+        self._wire = Wire.for_engine(engine_name, self.provider, self.host, settings, max_retry_wait)
+        self._client: SdkClient[AnthropicClient] = SdkClient(
+            engine_name, settings, workspace_root, self._build
         )
-        self._lock = threading.Lock()
-        self._client: AnthropicClient | None = None
-        self._secret: SecretStr | None = None
         self._ambient_found = False
 
     def __repr__(self) -> str:
@@ -137,21 +125,15 @@ class AnthropicTransport:
 
     def complete(self, prompt: Prompt) -> Completion:
         """Send ``prompt`` to the Messages API; see ``Transport.complete`` for the failures."""
-        client, secret = self._client_and_secret()
         messages = to_message_params(prompt)
         system = prompt.system or anthropic.omit
 
-        def call() -> anthropic.types.Message:
+        def call(client: AnthropicClient) -> anthropic.types.Message:
             return client.messages.create(
                 model=self.model, max_tokens=prompt.max_tokens, messages=messages, system=system
             )
 
-        try:
-            message, exchange = self._wire.send(call, redact=[secret] if secret else [])
-        except ModelCallError as exc:
-            if exc.reason == "auth_failed":
-                self._drop_client()
-            raise
+        message, exchange = self._client.send(self._wire, call)
         # The SDK hands back a string for a non-JSON body and builds a model from any JSON without checks.
         content = getattr(message, "content", None)
         if not isinstance(message, anthropic.types.Message) or not isinstance(content, list):
@@ -166,17 +148,7 @@ class AnthropicTransport:
 
     def close(self) -> None:
         """Close the SDK client and its connections."""
-        client = self._drop_client()
-        if client is not None:
-            client.close()
-
-    def _client_and_secret(self) -> tuple[AnthropicClient, str | None]:
-        with self._lock:
-            if self._client is None:
-                credential = resolve_credential(self.engine_name, self._settings, self._root)
-                self._client = self._build(credential.value())
-                self._secret = credential.secret
-            return self._client, self._secret.get_secret_value() if self._secret else None
+        self._client.close()
 
     def _build(self, secret: str | None) -> AnthropicClient:
         settings = self._settings
@@ -213,9 +185,3 @@ class AnthropicTransport:
             http_client=http_client,
             open_telemetry=False,
         )
-
-    def _drop_client(self) -> AnthropicClient | None:
-        # Not closed here: another thread may still be using it; its pool closes when collected.
-        with self._lock:
-            client, self._client, self._secret = self._client, None, None
-        return client

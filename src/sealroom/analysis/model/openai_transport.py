@@ -11,7 +11,6 @@ forwarded as headers.
 from __future__ import annotations
 
 import base64
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,11 @@ from openai.types.chat import (
     ChatCompletionContentPartTextParam,
     ChatCompletionMessageParam,
 )
-from pydantic import SecretStr
 
-from sealroom.analysis.model.credentials import credential_source, resolve_credential
-from sealroom.analysis.model.transport import Completion, ImagePart, ModelCallError, Prompt, TextPart
-from sealroom.analysis.model.wire import MAX_RETRY_WAIT_SECONDS, Endpoint, Wire, endpoint_host
+from sealroom.analysis.model.credentials import resolve_credential
+from sealroom.analysis.model.sdk_client import SdkClient
+from sealroom.analysis.model.transport import Completion, ImagePart, Prompt, TextPart
+from sealroom.analysis.model.wire import MAX_RETRY_WAIT_SECONDS, Wire, endpoint_host
 from sealroom.config import EngineSettings
 from sealroom.errors import ConfigError
 
@@ -80,20 +79,10 @@ class OpenAITransport:
         self.host = endpoint_host(settings.base_url)
         self._settings = settings
         self._root = workspace_root
-        self._wire = Wire(
-            Endpoint(
-                engine=engine_name,
-                provider=self.provider,
-                host=self.host,
-                model=settings.model,
-                timeout_seconds=settings.timeout_seconds,
-                credential=credential_source(settings),
-            ),
-            max_retry_wait=max_retry_wait,
+        self._wire = Wire.for_engine(engine_name, self.provider, self.host, settings, max_retry_wait)
+        self._client: SdkClient[openai.OpenAI] = SdkClient(
+            engine_name, settings, workspace_root, self._build
         )
-        self._lock = threading.Lock()
-        self._client: openai.OpenAI | None = None
-        self._secret: SecretStr | None = None
 
     def __repr__(self) -> str:
         return f"OpenAITransport({self.engine_name!r}, host={self.host!r}, model={self.model!r})"
@@ -105,20 +94,14 @@ class OpenAITransport:
 
     def complete(self, prompt: Prompt) -> Completion:
         """Send ``prompt`` as one chat completion; see ``Transport.complete`` for the failures."""
-        client, secret = self._client_and_secret()
         messages = to_chat_messages(prompt)
 
-        def call() -> ChatCompletion:
+        def call(client: openai.OpenAI) -> ChatCompletion:
             return client.chat.completions.create(
                 model=self.model, messages=messages, max_tokens=prompt.max_tokens, temperature=0
             )
 
-        try:
-            reply, exchange = self._wire.send(call, redact=[secret])
-        except ModelCallError as exc:
-            if exc.reason == "auth_failed":
-                self._drop_client()
-            raise
+        reply, exchange = self._client.send(self._wire, call)
         # The SDK hands back a string for a non-JSON body and builds a model from any JSON without checks.
         choices = getattr(reply, "choices", None)
         if not isinstance(reply, ChatCompletion) or not isinstance(choices, list) or not choices:
@@ -134,31 +117,18 @@ class OpenAITransport:
 
     def close(self) -> None:
         """Close the SDK client and its connections."""
-        client = self._drop_client()
-        if client is not None:
-            client.close()
+        self._client.close()
 
-    def _client_and_secret(self) -> tuple[openai.OpenAI, str]:
-        with self._lock:
-            if self._client is None or self._secret is None:
-                credential = resolve_credential(self.engine_name, self._settings, self._root)
-                secret = credential.value()
-                assert secret is not None, "an openai-compatible engine always has a key or the placeholder"
-                client = openai.OpenAI(
-                    api_key=secret,
-                    base_url=self.base_url,
-                    timeout=self._settings.timeout_seconds,
-                    max_retries=self._settings.max_retries,
-                    http_client=openai.DefaultHttpxClient(**self._wire.http_client_options()),
-                )
-                # Read from OPENAI_ORG_ID / OPENAI_PROJECT_ID by the SDK; not for another server.
-                client.organization = None
-                client.project = None
-                self._client, self._secret = client, SecretStr(secret)
-            return self._client, self._secret.get_secret_value()
-
-    def _drop_client(self) -> openai.OpenAI | None:
-        # Not closed here: another thread may still be using it; its pool closes when collected.
-        with self._lock:
-            client, self._client, self._secret = self._client, None, None
+    def _build(self, secret: str | None) -> openai.OpenAI:
+        assert secret is not None, "an openai-compatible engine always has a key or the placeholder"
+        client = openai.OpenAI(
+            api_key=secret,
+            base_url=self.base_url,
+            timeout=self._settings.timeout_seconds,
+            max_retries=self._settings.max_retries,
+            http_client=openai.DefaultHttpxClient(**self._wire.http_client_options()),
+        )
+        # Read from OPENAI_ORG_ID / OPENAI_PROJECT_ID by the SDK; not for another server.
+        client.organization = None
+        client.project = None
         return client

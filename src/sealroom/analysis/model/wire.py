@@ -38,8 +38,9 @@ import anthropic
 import httpx2
 import openai
 
-from sealroom.analysis.model.credentials import CredentialSource
+from sealroom.analysis.model.credentials import CredentialSource, credential_source
 from sealroom.analysis.model.transport import Completion, ModelCallError
+from sealroom.config import EngineSettings
 
 T = TypeVar("T")
 
@@ -161,6 +162,21 @@ class Wire:
         self.max_retry_wait = max_retry_wait
         # The SDK client is synchronous, so its hooks run on the thread that called ``send``.
         self._local = threading.local()
+
+    @classmethod
+    def for_engine(
+        cls, engine_name: str, provider: str, host: str, settings: EngineSettings, max_retry_wait: float
+    ) -> Wire:
+        """The wire of an engine configured by ``settings``."""
+        endpoint = Endpoint(
+            engine=engine_name,
+            provider=provider,
+            host=host,
+            model=settings.model,
+            timeout_seconds=settings.timeout_seconds,
+            credential=credential_source(settings),
+        )
+        return cls(endpoint, max_retry_wait=max_retry_wait)
 
     def http_client_options(self) -> dict[str, Any]:
         """Keyword arguments for the SDK's ``DefaultHttpxClient``."""
