@@ -331,10 +331,16 @@ def test_a_missing_credential_sends_nothing_and_names_what_to_set(
     env: Env, model_server: ModelServer, monkeypatch: pytest.MonkeyPatch, lab_image: str
 ) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
-    configure(env, model_server, clinical="allowed")
+    configure(env, model_server, clinical="redacted")
+    sam = env.session("sam")
+    before = last_seq(env)
     with pytest.raises(EngineUnavailableError, match=KEY_ENV):
-        env.workspace.analysis.analyze(env.session("sam"), lab_image, "claude", build_task("describe"))
+        env.workspace.analysis.analyze(sam, lab_image, "claude", build_task("describe"))
     assert model_server.requests == []
+    runs = [e for e in events(env, before) if e.action == "analysis.run"]
+    assert [(e.details["engine"], e.outcome, e.reason) for e in runs] == [
+        ("claude", "failure", "engine_unavailable")
+    ]  # failed before the redaction pass: no offline analysis was spent on it
 
 
 def test_a_rejected_credential_is_reported_without_revealing_it(

@@ -131,6 +131,9 @@ class AnalysisService:
         details: dict[str, Any] = {"engine": engine.name, "egress": engine.egress, "task": task.kind}
         try:
             if egress is not None:
+                check_ready = getattr(engine, "check_ready", None)
+                if check_ready is not None:
+                    check_ready()  # a missing credential fails before the (slow) redaction pass
                 local = self._local_findings(db, actor, image, opened, required=egress.mode == "redacted")
                 known = list(local.entities) if local is not None else []
                 redaction = None
