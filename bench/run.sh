@@ -23,6 +23,7 @@ fi
 $BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md" --baseline-python "$BASELINE/bin/python"
 $BIN/python bench/overhead_bench.py --out "$OUT/overhead.md"
 $BIN/python bench/audit_bench.py --out "$OUT/audit.md"
+$BIN/python bench/egress_bench.py --out "$OUT/egress.md"
 
 {
   echo "# Benchmarks"
@@ -36,6 +37,7 @@ $BIN/python bench/audit_bench.py --out "$OUT/audit.md"
   echo
   cat "$OUT/engine.md"; echo
   cat "$OUT/overhead.md"; echo
-  cat "$OUT/audit.md"
+  cat "$OUT/audit.md"; echo
+  cat "$OUT/egress.md"
 } > docs/benchmarks.md
 echo "wrote docs/benchmarks.md"
