@@ -134,9 +134,14 @@ class Gatekeeper:
     ) -> EgressDecision:
         """Decide whether the image may go to the external ``engine``, audit it, refuse ``local-only``.
 
-        Commits the record before returning, so the decision is on file before any byte leaves.
+        A caller whose role may not see personal data unmasked never has unredacted pixels sent for
+        them: ``allowed`` becomes ``redacted``, since a model's wording of what it read cannot be relied
+        on to be masked. Commits the record before returning, so the decision is on file before any
+        byte leaves.
         """
         decision = self.egress.decide(image.dataset, image.classification)
+        if decision.mode == "allowed" and not self.decide(db, actor, "pii:view_unmasked", image=image).allowed:
+            decision = EgressDecision("redacted", f"{decision.basis}+role_masked")
         self._audit.record(
             db,
             category="access",

@@ -83,7 +83,7 @@ class AnalysisService:
             opened = self._vault.open_into_session(db, actor, image)
             db.commit()
 
-            key = f"{engine.name}/{task.cache_key()}"
+            key = f"{engine.name}/{egress.mode if egress else 'in-process'}/{task.cache_key()}"
             result = opened.results.get(key)
             if result is None:
                 result = self._run(db, actor, image, opened, engine, task, egress)
