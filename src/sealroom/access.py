@@ -140,8 +140,10 @@ class Gatekeeper:
         byte leaves.
         """
         decision = self.egress.decide(image.dataset, image.classification)
-        if decision.mode == "allowed" and not self.decide(db, actor, "pii:view_unmasked", image=image).allowed:
-            decision = EgressDecision("redacted", f"{decision.basis}+role_masked")
+        if decision.mode == "allowed":
+            unmasked = self.decide(db, actor, "pii:view_unmasked", image=image).allowed
+            if not unmasked:
+                decision = EgressDecision("redacted", f"{decision.basis}+role_masked")
         self._audit.record(
             db,
             category="access",

@@ -107,6 +107,9 @@ class EngineSettings(_Strict):
     """A file (relative to the workspace, mode 0600) holding the API key or access token."""
     allow_plain_http: bool = False
     """Allow ``http://`` to a host other than loopback (images would cross the network unencrypted)."""
+    ca_bundle: str | None = None
+    """A PEM file (relative to the workspace) of the CA that signed an internal endpoint's certificate.
+    Environment variables (proxies, ``SSL_CERT_FILE``) are never used for engine connections."""
     timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     max_retries: int = Field(default=2, ge=0, le=6)
     max_tokens: int = Field(default=2048, ge=16, le=32768)

@@ -50,10 +50,23 @@ class EgressPolicy:
         if configured is None:
             return EgressDecision("local-only", "unknown_dataset")
         by_dataset = configured.egress
-        ceiling = self._settings.egress.classifications.get(classification, "allowed")
+        level, ceiling = self._ceiling(classification)
         mode = strictest(by_dataset, ceiling)
-        basis = f"dataset:{dataset}" if mode == by_dataset else f"classification:{classification}"
+        basis = f"dataset:{dataset}" if mode == by_dataset else f"classification:{level}"
         return EgressDecision(mode, basis)
+
+    def _ceiling(self, classification: str) -> tuple[str, EgressMode]:
+        """The strictest ceiling set for this classification or any below it: a higher level is never
+        looser than a lower one. An unknown classification gets ``local-only``."""
+        levels = self._settings.classifications
+        if classification not in levels:
+            return classification, "local-only"
+        named = self._settings.egress.classifications
+        candidates = [(level, named[level]) for level in levels[: levels.index(classification) + 1]
+                      if level in named]
+        if not candidates:
+            return classification, "allowed"
+        return min(candidates, key=lambda item: EGRESS_MODES.index(item[1]))
 
     def modes_by_dataset(self) -> dict[str, dict[str, EgressMode]]:
         """``{dataset: {classification: mode}}`` for every data set and classification, for listings."""

@@ -14,6 +14,7 @@ none of the values inside, and otherwise completely, keeping nothing of any of t
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -295,9 +296,9 @@ def _mask_data(value: Any, path: str, typed: dict[str, str | None], result: Anal
     entity_type = typed.get(path)
     if entity_type:
         return mask_value(entity_type, str(value))
-    if isinstance(value, str):
-        return _mask_field_value(value, None, result)
-    return value
+    text = value if isinstance(value, str) else json.dumps(value)
+    masked = _mask_field_value(text, None, result)
+    return value if masked == text else masked  # a number holding personal data becomes masked text
 
 
 def _moved(entity: Entity, moves: list[tuple[int, int, int, int]]) -> tuple[int | None, int | None]:

@@ -70,3 +70,18 @@ def test_unknown_mode_or_classification_is_a_config_error() -> None:
         _settings(d="sometimes")
     with pytest.raises(ValueError, match="unknown classifications"):
         Settings.model_validate({"egress": {"classifications": {"secret": "allowed"}}})
+
+
+def test_a_higher_classification_is_never_looser_than_a_lower_ones_ceiling() -> None:
+    settings = Settings.model_validate(
+        {
+            "classifications": ["internal", "confidential", "restricted", "secret"],
+            "datasets": {"d": {"purpose": "p", "owner": "o", "default_classification": "internal",
+                               "egress": "allowed"}},
+            "egress": {"classifications": {"restricted": "local-only"}},
+        }
+    )
+    decision = EgressPolicy(settings).decide("d", "secret")
+    assert (decision.mode, decision.basis) == ("local-only", "classification:restricted")
+    assert EgressPolicy(settings).decide("d", "confidential").mode == "allowed"
+    assert EgressPolicy(settings).decide("d", "unheard-of").mode == "local-only"

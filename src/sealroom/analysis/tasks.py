@@ -24,9 +24,10 @@ MAX_QUESTION_CHARS = 2000
 MAX_SCHEMA_BYTES = 32 * 1024
 MAX_SCHEMA_PROPERTIES = 200
 MAX_SCHEMA_DEPTH = 12
-REFUSED_KEYWORDS = ("$ref", "$dynamicRef", "pattern", "patternProperties")
+REFUSED_KEYWORDS = ("$ref", "$dynamicRef", "pattern", "patternProperties", "uniqueItems")
 """References could reach outside the schema; regular expressions written by a user and run on a
-model's reply could take exponential time (ReDoS). Describe the format in ``description`` instead."""
+model's reply could take exponential time (ReDoS), and ``uniqueItems`` quadratic time. Describe the
+format in ``description`` instead."""
 ENTITY_KEYWORD = "x-sealroom-entity"
 LABELS_KEYWORD = "x-sealroom-labels"
 CUSTOM = "custom"
@@ -82,7 +83,28 @@ def check_schema(schema: Any) -> dict[str, Any]:
         )
     if sum(1 for _ in _leaves(schema)) > MAX_SCHEMA_PROPERTIES:
         raise InputError(f"the schema has more than {MAX_SCHEMA_PROPERTIES} properties")
-    return dict(schema)
+    closed: dict[str, Any] = _closed(schema)
+    return closed
+
+
+def _closed(node: Any) -> Any:
+    """A copy where every object schema allows only its declared properties.
+
+    The model then cannot choose keys: a key is never a place for personal data to travel unmasked,
+    in the result or in an error message naming a path.
+    """
+    if isinstance(node, Mapping):
+        copy = {key: _closed(value) for key, value in node.items()}
+        if node.get("type") == "object" or isinstance(node.get("properties"), Mapping):
+            if copy.get("additionalProperties", False) is not False:
+                raise InputError(
+                    "the schema may not allow additional properties: declare every property"
+                )
+            copy["additionalProperties"] = False
+        return copy
+    if isinstance(node, list):
+        return [_closed(item) for item in node]
+    return node
 
 
 def _depth(node: Any) -> int:
@@ -102,11 +124,15 @@ def _depth(node: Any) -> int:
 
 
 def _keywords(node: Any) -> Iterator[str]:
-    """Every key used anywhere in the schema."""
+    """Every keyword used anywhere in the schema (property names are not keywords)."""
     if isinstance(node, Mapping):
         for key, value in node.items():
             yield str(key)
-            yield from _keywords(value)
+            if key == "properties" and isinstance(value, Mapping):
+                for sub in value.values():
+                    yield from _keywords(sub)
+            else:
+                yield from _keywords(value)
     elif isinstance(node, list):
         for item in node:
             yield from _keywords(item)

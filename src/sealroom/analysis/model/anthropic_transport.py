@@ -100,7 +100,9 @@ class AnthropicTransport:
         self.host = endpoint_host(self.base_url)
         self._settings = settings
         self._root = workspace_root
-        self._wire = Wire.for_engine(engine_name, self.provider, self.host, settings, max_retry_wait)
+        self._wire = Wire.for_engine(
+            engine_name, self.provider, self.host, settings, max_retry_wait, workspace_root
+        )
         self._client: SdkClient[AnthropicClient] = SdkClient(
             engine_name, settings, workspace_root, self._build
         )

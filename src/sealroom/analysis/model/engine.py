@@ -173,6 +173,18 @@ class ModelEngine:
                 )
             )
             raise
+        except Exception:
+            # Bytes may have left before the transport broke: the call is still recorded.
+            observer.after_call(
+                CallRecord(
+                    request=request,
+                    outcome="failure",
+                    reason="transport_error",
+                    attempts=1,
+                    latency_ms=_ms_since(started),
+                )
+            )
+            raise
         observer.after_call(
             CallRecord(
                 request=request,

@@ -17,6 +17,7 @@ from typing import Any
 from sealroom.analysis.tasks import validation_problems
 
 MAX_STRING_CHARS = 20_000
+MAX_REPLY_CHARS = 200_000
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 
@@ -61,16 +62,26 @@ def _json_object(text: str) -> Any:
         candidates.append(text[start:end + 1])
     for candidate in candidates:
         try:
-            return json.loads(candidate)
+            return json.loads(candidate, parse_constant=_no_constants)  # no NaN or Infinity
         except ValueError:
             continue
     raise ValueError("not JSON")
 
 
-def parse_reply(text: str, schema: Mapping[str, Any]) -> ParsedReply:
-    """Read the reply as one JSON object and check it against ``schema``."""
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_reply(text: str, schema: Mapping[str, Any], max_chars: int = MAX_REPLY_CHARS) -> ParsedReply:
+    """Read the reply as one JSON object and check it against ``schema``.
+
+    A reply longer than ``max_chars`` is refused before parsing: checking a huge reply against a
+    schema can cost far more than reading it.
+    """
     if not text.strip():
         return ParsedReply(None, ["the reply was empty"])
+    if len(text) > max_chars:
+        return ParsedReply(None, [f"the reply was over {max_chars:,} characters"])
     try:
         value = _json_object(text)
     except ValueError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from sealroom.errors import AnalysisError
+from sealroom.errors import AnalysisError, EngineTimeoutError, EngineUnavailableError
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,10 @@ class Completion:
     sent_sha256: str
 
 
+REASON_CODES = {"timeout": EngineTimeoutError.code, "auth_failed": EngineUnavailableError.code}
+"""The API error code for the failures that have their own (the rest are ``analysis_failed``)."""
+
+
 class ModelCallError(AnalysisError):
     """A request to a model endpoint failed; ``reason`` is a ``CallRecord`` reason code.
 
@@ -94,6 +98,7 @@ class ModelCallError(AnalysisError):
         http_status: int = 502,
     ) -> None:
         super().__init__(message, reason=reason)
+        self.code = REASON_CODES.get(reason, self.code)
         self.attempts = attempts
         self.status = status
         self.sent_bytes = sent_bytes

@@ -26,11 +26,13 @@ import hashlib
 import logging
 import math
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -41,6 +43,7 @@ import openai
 from sealroom.analysis.model.credentials import CredentialSource, credential_source
 from sealroom.analysis.model.transport import Completion, ModelCallError
 from sealroom.config import EngineSettings
+from sealroom.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -157,15 +160,28 @@ class Endpoint:
 class Wire:
     """Records, bounds and explains the HTTP attempts of one transport's SDK client."""
 
-    def __init__(self, endpoint: Endpoint, *, max_retry_wait: float = MAX_RETRY_WAIT_SECONDS) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
+        ca_bundle: Path | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.max_retry_wait = max_retry_wait
+        self._ca_bundle = ca_bundle
         # The SDK client is synchronous, so its hooks run on the thread that called ``send``.
         self._local = threading.local()
 
     @classmethod
     def for_engine(
-        cls, engine_name: str, provider: str, host: str, settings: EngineSettings, max_retry_wait: float
+        cls,
+        engine_name: str,
+        provider: str,
+        host: str,
+        settings: EngineSettings,
+        max_retry_wait: float,
+        workspace_root: Path,
     ) -> Wire:
         """The wire of an engine configured by ``settings``."""
         endpoint = Endpoint(
@@ -176,7 +192,8 @@ class Wire:
             timeout_seconds=settings.timeout_seconds,
             credential=credential_source(settings),
         )
-        return cls(endpoint, max_retry_wait=max_retry_wait)
+        ca_bundle = workspace_root / settings.ca_bundle if settings.ca_bundle else None
+        return cls(endpoint, max_retry_wait=max_retry_wait, ca_bundle=ca_bundle)
 
     def http_client_options(self) -> dict[str, Any]:
         """Keyword arguments for the SDK's ``DefaultHttpxClient``."""
@@ -184,7 +201,23 @@ class Wire:
             "event_hooks": {"request": [self._on_request], "response": [self._on_response]},
             "follow_redirects": False,
             "timeout": httpx2.Timeout(self.endpoint.timeout_seconds),
+            # Proxy variables would route the images through a host the egress checks never saw
+            # (and in clear for an http endpoint); base_url is the only way out.
+            "trust_env": False,
+            "verify": self._tls_context(),
         }
+
+    def _tls_context(self) -> ssl.SSLContext | bool:
+        """Certificate checks: the system's CAs, or the engine's own ``ca_bundle``."""
+        if self._ca_bundle is None:
+            return True
+        try:
+            return ssl.create_default_context(cafile=str(self._ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"engine {self.endpoint.engine!r}: ca_bundle {self._ca_bundle.name} is not a readable PEM "
+                f"file ({type(exc).__name__})"
+            ) from exc
 
     def send(self, call: Callable[[], T], *, redact: Sequence[str] = ()) -> tuple[T, Exchange]:
         """Run one SDK call; raise ``ModelCallError`` for a failure of the endpoint or credential.
@@ -405,6 +438,7 @@ def _sanitise(text: str, redact: Sequence[str]) -> str:
             text = text.replace(secret, "[redacted]")
     # A server may echo part of the request; base64 image data or a key is one long token.
     text = _LONG_TOKEN.sub("[…]", " ".join(text.split()))
+    text = "".join(char for char in text if char.isprintable())  # no terminal escapes from the server
     return text if len(text) <= 200 else text[:199] + "…"
 
 
