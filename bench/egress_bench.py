@@ -85,7 +85,7 @@ def end_to_end(runs: int) -> float:
     with tempfile.TemporaryDirectory() as folder, ModelServer() as server:
         root = init_workspace(Path(folder) / "ws")
         config = root / "sealroom.toml"
-        text = config.read_text().replace('egress = "redacted"', 'egress = "allowed"', 1)
+        text = config.read_text().replace('egress = "local-only"', 'egress = "allowed"', 1)
         text += (
             f'\n[engines.claude]\nkind = "anthropic"\nmodel = "bench"\n'
             f'base_url = "{server.base_url("anthropic")}"\napi_key_env = "{KEY_ENV}"\n'

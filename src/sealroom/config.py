@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -130,6 +130,10 @@ class EngineSettings(_Strict):
             raise ValueError("give api_key_env or api_key_file, not both")
         if self.base_url is not None:
             check_endpoint_url(self.base_url, self.allow_plain_http)
+        for name in ("api_key_file", "ca_bundle"):
+            path = PurePosixPath(getattr(self, name) or ".")
+            if path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"{name} must be a path inside the workspace (relative, without '..')")
         return self
 
 
@@ -208,7 +212,9 @@ class Settings(_Strict):
         unknown_levels = sorted(set(self.egress.classifications) - levels)
         if unknown_levels:
             raise ValueError(f"egress: unknown classifications {unknown_levels}")
-        for name in self.engines:
+        for name, engine in self.engines.items():
+            if engine.api_key_file in (self.workspace_key_file, self.audit_key_file):
+                raise ValueError(f"engine {name!r}: api_key_file may not be one of the workspace's own keys")
             if name == "local" or not ENGINE_NAME.fullmatch(name):
                 raise ValueError(
                     f"engine name {name!r}: use lower-case letters, digits and dashes; 'local' is built in"

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import select
 
+from sealroom.analysis.models import PageImage as PageImage_
 from sealroom.analysis.tasks import build_task
 from sealroom.api.app import create_app
 from sealroom.audit.verify import verify_chain
@@ -39,7 +40,7 @@ def configure(env: Env, server: ModelServer, *, clinical: str = "allowed", **cla
     """Point a Claude engine and an OpenAI-compatible engine at ``server``; set the clinical egress."""
     path = env.root / "sealroom.toml"
     text = path.read_text(encoding="utf-8")
-    marker = 'default_classification = "confidential"\negress = "redacted"'
+    marker = 'default_classification = "confidential"\negress = "local-only"'
     assert marker in text
     text = text.replace(marker, f'default_classification = "confidential"\negress = "{clinical}"', 1)
     settings = {"timeout_seconds": 5, "max_retries": 2, **claude}
@@ -62,8 +63,13 @@ def claude_key(monkeypatch: pytest.MonkeyPatch) -> str:
     return API_KEY
 
 
-def ingest(env: Env, data: bytes, dataset: str = "clinical-records", classification: str | None = None,
-           document_type: str = "clinical") -> str:
+def ingest(
+    env: Env,
+    data: bytes,
+    dataset: str = "clinical-records",
+    classification: str | None = None,
+    document_type: str = "clinical",
+) -> str:
     intake = env.session("nora")
     meta = env.workspace.vault.ingest(
         intake, data, IngestRequest(dataset, CLINICAL_CASE, document_type, classification)
@@ -152,8 +158,15 @@ def test_redacted_pixels_that_arrive_no_longer_show_the_documents_pii(
     (sent,) = images(request)
     seen = " ".join(segment.text for segment in OcrReader().read(Image.open(BytesIO(sent)).convert("RGB")))
     assert "Hemoglobin" in seen  # the document is still readable...
-    for value in (PATIENT, "Whitfield", LAB_PATIENT["MRN"], LAB_PATIENT["Date of Birth"], LAB_PATIENT["SSN"],
-                  LAB_PATIENT["Phone"], LAB_PATIENT["Email"]):
+    for value in (
+        PATIENT,
+        "Whitfield",
+        LAB_PATIENT["MRN"],
+        LAB_PATIENT["Date of Birth"],
+        LAB_PATIENT["SSN"],
+        LAB_PATIENT["Phone"],
+        LAB_PATIENT["Email"],
+    ):
         assert value not in seen, value  # ...but its personal data is burned out
 
     trail = events(env, before)
@@ -169,6 +182,56 @@ def test_redacted_pixels_that_arrive_no_longer_show_the_documents_pii(
     assert local_runs and local_runs[0].details["purpose"] == "redaction"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("angle", [90, 180])
+def test_a_page_scanned_sideways_or_upside_down_is_turned_upright_and_redacted(
+    env: Env, model_server: ModelServer, claude_key: str, angle: int
+) -> None:
+    from sealroom.analysis.local.ocr import OcrReader
+
+    configure(env, model_server, clinical="redacted")
+    page = Image.open(BytesIO(render_lab_report())).convert("RGB").rotate(angle, expand=True)
+    scan = BytesIO()
+    page.save(scan, format="PNG")
+    image_id = ingest(env, scan.getvalue())
+    model_server.queue(reply('{"summary": "A laboratory report.", "document_type": "clinical"}'))
+    sam = env.session("sam")
+    before = last_seq(env)
+    env.workspace.analysis.analyze(sam, image_id, "claude", build_task("describe"))
+
+    (sent,) = images(model_server.last)
+    arrived = Image.open(BytesIO(sent)).convert("RGB")
+    reader = OcrReader()
+    readings = [
+        " ".join(s.text for s in reader.read(arrived.rotate(turn, expand=True))) for turn in (0, 90, 180, 270)
+    ]
+    assert "Hemoglobin" in readings[0]  # sent the right way up
+    for value in (PATIENT, "Whitfield", LAB_PATIENT["MRN"], LAB_PATIENT["SSN"], LAB_PATIENT["Date of Birth"]):
+        assert not any(value in reading for reading in readings), value
+    release = next(e for e in events(env, before) if e.action == "egress.release")
+    assert release.details["redaction"]["rotated_pages"] == {"1": (360 - angle) % 360}
+
+
+def test_a_page_illegible_in_every_orientation_is_refused_under_redaction() -> None:
+    from sealroom.analysis.models import AnalysisResult, PageText
+    from sealroom.analysis.orientation import orient_for_redaction
+    from sealroom.errors import AnalysisError as Refused
+
+    class Fragments:
+        name, egress = "local", "none"
+
+        def analyze(self, pages: Any, *args: Any, **kwargs: Any) -> AnalysisResult:
+            return AnalysisResult(
+                "local", "other", 0.0, [PageText(0, 10, 10, "a b cd e fg h ij k l mn o p q r s")]
+            )
+
+    page = PageImage_(0, Image.new("RGB", (40, 40), "white"))
+    reading = Fragments().analyze([page])
+    with pytest.raises(Refused, match="cannot be read reliably") as caught:
+        orient_for_redaction([page], reading, Fragments())  # type: ignore[arg-type]
+    assert caught.value.reason == "redaction_unreliable"
+
+
 # --- what leaves, and its record --------------------------------------------------------------------
 
 
@@ -176,8 +239,9 @@ def test_an_allowed_analysis_is_audited_with_exactly_what_was_sent(
     env: Env, model_server: ModelServer, claude_key: str, lab_image: str
 ) -> None:
     configure(env, model_server, clinical="allowed")
-    model_server.queue(reply('{"summary": "Lab report.", "document_type": "clinical"}',
-                             input_tokens=1234, output_tokens=56))
+    model_server.queue(
+        reply('{"summary": "Lab report.", "document_type": "clinical"}', input_tokens=1234, output_tokens=56)
+    )
     pat = env.session("pat")
     before = last_seq(env)
     env.workspace.analysis.analyze(pat, lab_image, "claude", build_task("describe"))
@@ -188,8 +252,15 @@ def test_an_allowed_analysis_is_audited_with_exactly_what_was_sent(
     trail = events(env, before)
     actions = [e.action for e in trail]
     assert actions == [
-        "access.decision", "access.decision", "access.decision", "image.open", "egress.release",
-        "analysis.external_call", "analysis.run", "access.decision", "result.deliver",
+        "access.decision",
+        "access.decision",
+        "access.decision",
+        "image.open",
+        "egress.release",
+        "analysis.external_call",
+        "analysis.run",
+        "access.decision",
+        "result.deliver",
     ]
     call = next(e for e in trail if e.action == "analysis.external_call")
     details = call.details
@@ -213,7 +284,9 @@ def test_the_self_hosted_engine_answers_a_question_through_the_openai_sdk(
     configure(env, model_server, clinical="allowed")
     model_server.queue(reply('{"answer": "The specimen was collected on 01/14/2026."}'))
     result = env.workspace.analysis.analyze(
-        env.session("pat"), lab_image, "onprem",
+        env.session("pat"),
+        lab_image,
+        "onprem",
         build_task("ask", question="When was the specimen collected?"),
     )
     assert result["answer"].startswith("The specimen was collected on")
@@ -362,8 +435,12 @@ def test_a_rejected_credential_is_reported_without_revealing_it(
 
 
 def test_the_credential_is_in_no_log_and_no_audit_record(
-    env: Env, model_server: ModelServer, claude_key: str, lab_image: str,
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    env: Env,
+    model_server: ModelServer,
+    claude_key: str,
+    lab_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_LOG", "debug")
     monkeypatch.setenv("OPENAI_LOG", "debug")
@@ -420,8 +497,12 @@ def test_the_api_runs_a_chosen_engine_and_task(
     ],
 )
 def test_the_api_refuses_a_malformed_analysis_request_clearly(
-    env: Env, model_server: ModelServer, model_client: TestClient, lab_image: str,
-    payload: dict[str, Any], message: str,
+    env: Env,
+    model_server: ModelServer,
+    model_client: TestClient,
+    lab_image: str,
+    payload: dict[str, Any],
+    message: str,
 ) -> None:
     headers = login(model_client, env, "sam")
     response = model_client.post(f"/api/v1/images/{lab_image}/analyses", json=payload, headers=headers)
@@ -439,10 +520,51 @@ def test_the_api_lists_engines_readiness_and_egress(
     assert engines["local"]["egress"] == "none" and engines["local"]["ready"]
     assert engines["claude"]["egress"] == "external" and engines["claude"]["ready"]
     assert engines["claude"]["model"] == "claude-test-1"
-    assert listing["egress"]["identity-docs"]["restricted"] == "local-only"
-    assert listing["egress"]["clinical-records"]["confidential"] == "allowed"
+    assert listing["egress"] == {  # only the data sets of the caller's role
+        "clinical-records": {"internal": "allowed", "confidential": "allowed", "restricted": "local-only"}
+    }
     assert "lab_result" in listing["schemas"]
     monkeypatch.delenv(KEY_ENV)
     again = {e["name"]: e for e in model_client.get("/api/v1/engines", headers=headers).json()["engines"]}
     assert not again["claude"]["ready"] and KEY_ENV in again["claude"]["problem"]
     assert model_client.get("/api/v1/engines").status_code == 401
+
+
+def test_a_key_file_others_can_read_is_a_clear_503_over_the_api(
+    env: Env, model_server: ModelServer, lab_image: str
+) -> None:
+    configure(env, model_server, clinical="allowed")
+    text = (
+        (env.root / "sealroom.toml")
+        .read_text()
+        .replace(f'api_key_env = "{KEY_ENV}"', 'api_key_file = "claude.key"')
+    )
+    (env.root / "sealroom.toml").write_text(text)
+    (env.root / "claude.key").write_text(API_KEY)
+    (env.root / "claude.key").chmod(0o644)
+    env.reopen()
+    with TestClient(create_app(env.workspace, sweep=False)) as client:
+        headers = login(client, env, "pat")
+        response = client.post(
+            f"/api/v1/images/{lab_image}/analyses", json={"engine": "claude"}, headers=headers
+        )
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "engine_unavailable"
+    assert "chmod 600" in response.json()["message"] and API_KEY not in response.text
+    assert model_server.requests == []
+
+
+def test_under_redaction_a_question_naming_personal_data_is_refused_before_anything_is_sent(
+    env: Env, model_server: ModelServer, claude_key: str, lab_image: str
+) -> None:
+    from sealroom.errors import InputError
+
+    configure(env, model_server, clinical="redacted")
+    question = f"Is this the report of {PATIENT}, SSN {LAB_PATIENT['SSN']}?"
+    with pytest.raises(InputError, match="question contains personal data") as caught:
+        env.workspace.analysis.analyze(
+            env.session("sam"), lab_image, "claude", build_task("ask", question=question)
+        )
+    assert "US_SSN" in caught.value.message or "SSN" in caught.value.message
+    assert PATIENT not in caught.value.message
+    assert model_server.requests == []

@@ -24,8 +24,9 @@ def workspace(tmp_path: Path, model_server: ModelServer) -> Path:
     code, out = sealroom(root, "init", str(root))
     assert code == 0, out
     config = root / "sealroom.toml"
+    text = config.read_text().replace('egress = "local-only"', 'egress = "redacted"', 1)  # clinical
     config.write_text(
-        config.read_text()
+        text
         + f'\n[engines.claude]\nkind = "anthropic"\nmodel = "claude-cli-test"\n'
         f'base_url = "{model_server.base_url("anthropic")}"\napi_key_file = "secrets/claude.key"\n'
     )
@@ -40,7 +41,7 @@ def test_engines_lists_readiness_egress_and_presets(workspace: Path) -> None:
     code, out = sealroom(workspace, "engines")
     assert code == 0, out
     assert "claude" in out and "claude-cli-test" in out and "127.0.0.1" in out
-    assert "local-only" in out and "redacted" in out and "insurance_card" in out
+    assert "local-only" in out and "redacted" in out and "insurance_card" in out  # clinical set redacted
     code, out = sealroom(workspace, "engines", "--json")
     listing = json.loads(out)
     engines = {entry["name"]: entry for entry in listing["engines"]}

@@ -35,6 +35,11 @@ def test_a_minimal_claude_engine_gets_safe_defaults() -> None:
         ({"kind": "anthropic", "model": "m", "api_key": "sk-in-the-file"}, "api_key"),
         ({"kind": "gemini", "model": "m"}, "kind"),
         ({"kind": "anthropic", "model": "m", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"kind": "anthropic", "model": "m", "api_key_file": "/etc/passwd"}, "inside the workspace"),
+        ({"kind": "anthropic", "model": "m", "api_key_file": "../other/key"}, "inside the workspace"),
+        ({"kind": "anthropic", "model": "m", "api_key_file": "keys/audit.key"}, "workspace's own keys"),
+        ({"kind": "openai-compatible", "model": "m", "base_url": "https://h/v1", "ca_bundle": "/tmp/ca.pem"},
+         "inside the workspace"),
     ],
 )
 def test_incomplete_or_unsafe_engines_are_refused(values: dict[str, Any], message: str) -> None:

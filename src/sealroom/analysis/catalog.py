@@ -6,6 +6,7 @@ reveals a credential: readiness only says whether one is present and where it is
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict
 from typing import Any
 
@@ -15,8 +16,13 @@ from sealroom.egress import EgressPolicy
 from sealroom.errors import SealroomError
 
 
-def engine_catalog(engines: EngineRegistry, egress: EgressPolicy) -> dict[str, Any]:
-    """``{"engines": [...], "egress": {dataset: {classification: mode}}, "schemas": {...}}``."""
+def engine_catalog(
+    engines: EngineRegistry, egress: EgressPolicy, datasets: Collection[str] | None = None
+) -> dict[str, Any]:
+    """``{"engines": [...], "egress": {dataset: {classification: mode}}, "schemas": {...}}``.
+
+    ``datasets`` limits the egress table to those data sets (a user sees only their role's).
+    """
     listed = []
     for name in engines.names():
         engine = engines.get(name)
@@ -29,4 +35,7 @@ def engine_catalog(engines: EngineRegistry, egress: EgressPolicy) -> dict[str, A
             except SealroomError as exc:
                 entry["ready"], entry["problem"] = False, exc.message
         listed.append(entry)
-    return {"engines": listed, "egress": egress.modes_by_dataset(), "schemas": preset_titles()}
+    modes = egress.modes_by_dataset()
+    if datasets is not None:
+        modes = {name: levels for name, levels in modes.items() if name in datasets}
+    return {"engines": listed, "egress": modes, "schemas": preset_titles()}

@@ -22,12 +22,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from sealroom.access import Gatekeeper
 from sealroom.analysis.egress_observer import AuditingObserver
 from sealroom.analysis.models import AnalysisEngine, AnalysisResult, AnalysisTask, Entity, PageImage
+from sealroom.analysis.orientation import orient_for_redaction
 from sealroom.analysis.output_pii import TextDetector, mark_output_pii
 from sealroom.analysis.registry import EngineRegistry
 from sealroom.audit.log import AuditLog
 from sealroom.db.models import Image
 from sealroom.egress import EgressDecision
-from sealroom.errors import AnalysisError, SealroomError, SessionEndedError
+from sealroom.errors import (
+    AnalysisError,
+    ConfigError,
+    EngineUnavailableError,
+    InputError,
+    SealroomError,
+    SessionEndedError,
+)
 from sealroom.masking import mask_result
 from sealroom.material import OpenedImage
 from sealroom.sessions import ActiveSession
@@ -133,17 +141,27 @@ class AnalysisService:
             if egress is not None:
                 check_ready = getattr(engine, "check_ready", None)
                 if check_ready is not None:
-                    check_ready()  # a missing credential fails before the (slow) redaction pass
+                    try:
+                        check_ready()  # a missing credential fails before the (slow) redaction pass
+                    except ConfigError as exc:  # e.g. a key file others can read: the caller gets 503
+                        raise EngineUnavailableError(exc.message, reason="engine_misconfigured") from exc
+                if egress.mode == "redacted":
+                    self._check_question(task)
                 local = self._local_findings(db, actor, image, opened, required=egress.mode == "redacted")
                 known = list(local.entities) if local is not None else []
-                redaction = None
                 if egress.mode == "redacted":
                     from sealroom.redaction import redact  # OpenCV loads only when needed
 
                     assert local is not None
-                    redaction = redact(pages, local)
+                    oriented = orient_for_redaction(pages, local, self._engines.get("local"))
+                    redaction = redact(oriented.pages, oriented.analysis)
                     pages = redaction.pages
+                    known = list(oriented.analysis.entities)
                     details["redaction"] = redaction.summary()
+                    if oriented.rotations:
+                        details["redaction"]["rotated_pages"] = {
+                            str(index + 1): angle for index, angle in oriented.rotations.items()
+                        }
                 observer = AuditingObserver(
                     self._audit, db, actor, image, egress, details.get("redaction")
                 )
@@ -200,6 +218,18 @@ class AnalysisService:
         )  # fmt: skip
         db.commit()
         return result
+
+    def _check_question(self, task: AnalysisTask) -> None:
+        """Under ``redacted`` the question leaves too: it may not carry what redaction removes."""
+        if task.question is None:
+            return
+        found = sorted({entity.type for entity in self._text_detector()(task.question)})
+        if found:
+            raise InputError(
+                f"the question contains personal data ({', '.join(found)}); this image's pages are sent "
+                "redacted, so the question may not name what was burned out. Ask without it.",
+                reason="question_has_pii",
+            )
 
     def _text_detector(self) -> TextDetector:
         local = self._engines.get("local")

@@ -28,7 +28,9 @@ def engines(
     if as_json:
         typer.echo(json.dumps(catalog, indent=2))
         return
-    table = Table("engine", "kind", "provider", "model", "endpoint", "pixels go", "ready", title="Engines")
+    table = Table(title="Engines")
+    for header in ("engine", "kind", "provider", "model", "endpoint", "pixels go", "ready"):
+        table.add_column(header, overflow="fold")  # never cut an endpoint or a problem short
     for entry in catalog["engines"]:
         ready = Text("yes", style="green") if entry["ready"] else Text(entry["problem"] or "no", style="red")
         table.add_row(

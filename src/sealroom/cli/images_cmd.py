@@ -182,7 +182,8 @@ def _print_text(result: dict[str, Any]) -> None:
         console.print(Text("Extracted:", style="bold"))
         console.print(Text(terminal_safe(json.dumps(result["data"], indent=2, ensure_ascii=False))))
     if result.get("text"):
-        console.print(Text(terminal_safe(result["text"])))
+        pages = [terminal_safe(page) for page in result["text"].split("\f")]
+        console.print(Text("\n\n--- next page ---\n\n".join(pages)))
 
 
 @corpus_app.command("predict")

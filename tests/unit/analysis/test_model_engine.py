@@ -194,3 +194,15 @@ def test_the_question_is_in_the_request_and_page_labels_precede_images() -> None
     parts = transport.prompts[0].messages[0].parts
     assert isinstance(parts[0], TextPart) and parts[0].text == "Page 1:"
     assert isinstance(parts[-1], TextPart) and "When was it collected?" in parts[-1].text
+
+
+def test_a_reply_cut_off_at_max_tokens_is_not_repaired_but_reported() -> None:
+    engine, transport = _engine([])
+    transport.complete = lambda prompt: (  # type: ignore[method-assign]
+        transport.prompts.append(prompt),
+        Completion('{"answer": "The results are', "max_tokens", 10, 2048, 1, 200, 10, "0" * 64),
+    )[1]
+    with pytest.raises(AnalysisError, match="cut off at max_tokens") as caught:
+        engine.analyze(_pages(), build_task("ask", question="Results?"), observer=Observer())
+    assert caught.value.reason == "reply_truncated"
+    assert len(transport.prompts) == 1

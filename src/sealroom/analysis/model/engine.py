@@ -34,6 +34,8 @@ from sealroom.config import EngineSettings
 from sealroom.errors import AnalysisError
 
 UNCLASSIFIED = "unclassified"
+CUT_OFF = ("max_tokens", "length")
+"""Stop reasons meaning the reply hit the token limit (Claude, OpenAI)."""
 
 
 class ModelEngine:
@@ -110,6 +112,9 @@ class ModelEngine:
         parsed = parse_reply(completion.text, schema)
         if parsed.value is not None:
             return parsed.value
+        if completion.stop_reason in CUT_OFF:
+            # A repair of a cut-off reply could return a shorter list that looks complete.
+            raise self._truncated()
         repair = prompts.build_repair(
             prompt, prompts.instruction(task, self._document_types), completion.text, parsed.problems
         )
@@ -117,15 +122,19 @@ class ModelEngine:
         repaired = parse_reply(completion.text, schema)
         if repaired.value is not None:
             return repaired.value
-        cut_off = completion.stop_reason in ("max_tokens", "length")
-        hint = (
-            f" The reply was cut off at max_tokens ({self._settings.max_tokens}); raise it for this engine."
-            if cut_off else ""
-        )
+        if completion.stop_reason in CUT_OFF:
+            raise self._truncated()
         raise AnalysisError(
             f"the {self.name} engine's reply did not match the expected JSON, even after one repair "
-            f"request: {'; '.join(repaired.problems[:5])}.{hint}",
-            reason="reply_truncated" if cut_off else "invalid_reply",
+            f"request: {'; '.join(repaired.problems[:5])}.",
+            reason="invalid_reply",
+        )
+
+    def _truncated(self) -> AnalysisError:
+        return AnalysisError(
+            f"the {self.name} engine's reply was cut off at max_tokens ({self._settings.max_tokens}); "
+            "raise max_tokens for this engine",
+            reason="reply_truncated",
         )
 
     def _send(
