@@ -58,3 +58,8 @@ def test_terminal_escapes_and_bidi_overrides_are_removed() -> None:
     assert value is not None
     assert value["name"] == "A]0;pwnedevil"
     assert clean_text("line one\n\tline two\x00\x9b") == "line one\n\tline two"
+
+
+def test_look_alikes_and_invisible_separators_are_folded_so_masking_sees_the_value() -> None:
+    assert clean_text("SSN ５１２-３８-４４７１") == "SSN 512-38-4471"
+    assert clean_text("Whit\u200bfield\u00ad") == "Whitfield"

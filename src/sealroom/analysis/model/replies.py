@@ -18,7 +18,10 @@ from sealroom.analysis.tasks import validation_problems
 
 MAX_STRING_CHARS = 20_000
 MAX_REPLY_CHARS = 200_000
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_INVISIBLE = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # bidirectional overrides
+    "\u200b\u2060\ufeff\u00ad"  # zero-width space, word joiner, BOM, soft hyphen: split a value unseen
+)
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 
 
@@ -31,12 +34,14 @@ class ParsedReply:
 
 
 def clean_text(text: str) -> str:
-    """``text`` without control characters (newlines and tabs kept) or bidirectional overrides,
-    at most ``MAX_STRING_CHARS`` long."""
+    """``text`` in NFKC form without control characters (newlines and tabs kept), bidirectional
+    overrides or invisible separators, at most ``MAX_STRING_CHARS`` long."""
+    # NFKC folds look-alikes (full-width digits, ligatures) so masking recognises what they spell.
+    folded = unicodedata.normalize("NFKC", text)
     kept = [
-        char for char in text
+        char for char in folded
         if char in "\n\t"
-        or (unicodedata.category(char) not in ("Cc", "Cs", "Co") and char not in _BIDI_CONTROLS)
+        or (unicodedata.category(char) not in ("Cc", "Cs", "Co") and char not in _INVISIBLE)
     ]
     return "".join(kept)[:MAX_STRING_CHARS]
 
