@@ -155,6 +155,7 @@ def analyze(
         raise typer.BadParameter("--format must be json, text or corpus")
     chosen = _task_from_options(task, schema, schema_file, question)
     opened = open_workspace(workspace)
+    opened.engines.get(engine)  # an unknown engine is refused before a sign-in spends a TOTP code
     active = sign_in(opened, user)
     try:
         with err_console.status(f"Analysing with the {engine} engine ({chosen.kind})…"):

@@ -206,3 +206,10 @@ def test_a_reply_cut_off_at_max_tokens_is_not_repaired_but_reported() -> None:
         engine.analyze(_pages(), build_task("ask", question="Results?"), observer=Observer())
     assert caught.value.reason == "reply_truncated"
     assert len(transport.prompts) == 1
+
+
+def test_chunked_classification_reports_the_mean_confidence_of_the_winner() -> None:
+    reply = '{"document_type": "financial", "confidence": 0.92, "reason": "r"}'
+    engine, _ = _engine([reply, reply.replace("0.92", "0.8")], max_images_per_request=1)
+    result = engine.analyze(_pages(2), AnalysisTask("classify"), observer=Observer())
+    assert (result.document_type, result.document_type_confidence) == ("financial", 0.86)

@@ -230,16 +230,14 @@ class ModelEngine:
         size = self._settings.max_images_per_request
         ranges = [_page_range(images[i:i + size]) for i in range(0, len(images), size)]
         if task.kind in ("describe", "classify"):
-            # Each chunk votes with its confidence (describe gives none: 1); the share of the winner.
+            # Each chunk votes with its confidence (1 when a describe reply gives none); the winner's
+            # confidence is its mean over all chunks, a chunk that voted otherwise counting 0.
             votes: dict[str, float] = {}
             for reply in replies:
                 kind = str(reply["document_type"])
                 votes[kind] = votes.get(kind, 0.0) + float(reply.get("confidence", 1.0))
             result.document_type = max(votes, key=lambda kind: votes[kind])
-            total = sum(votes.values())
-            result.document_type_confidence = round(votes[result.document_type] / total, 3) if total else 0.0
-            if task.kind == "classify" and len(replies) == 1:
-                result.document_type_confidence = round(float(replies[0]["confidence"]), 3)
+            result.document_type_confidence = round(votes[result.document_type] / len(replies), 3)
             key = "summary" if task.kind == "describe" else "reason"
             result.answer = _joined([str(reply[key]) for reply in replies], ranges)
         elif task.kind == "ask":

@@ -45,6 +45,8 @@ def reply_schema(task: AnalysisTask, document_types: Sequence[str]) -> dict[str,
                         "description": "At most five sentences: what the document is, who issued it, "
                                        "its purpose and its key facts."},
             "document_type": {"enum": types},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                           "description": "How sure you are of the document type, from 0 to 1."},
         }
     elif task.kind == "classify":
         properties = {
@@ -61,7 +63,7 @@ def reply_schema(task: AnalysisTask, document_types: Sequence[str]) -> dict[str,
     return {
         "type": "object",
         "properties": properties,
-        "required": list(properties),
+        "required": [name for name in properties if not (task.kind == "describe" and name == "confidence")],
         "additionalProperties": False,
     }
 
