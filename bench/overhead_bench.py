@@ -14,54 +14,35 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from bench_workspace import lab_report_workspace, sign_in
 from sealroom.api.app import create_app
 from sealroom.clock import ManualClock
 from sealroom.db.models import AuditEvent
-from sealroom.demo.documents import demo_documents
-from sealroom.vault.service import IngestRequest
-from sealroom.workspace import Workspace, init_workspace
-
-PASSWORD = "bench-Passw0rd-only!"
+from sealroom.workspace import init_workspace
 
 
 def measure(runs: int) -> list[tuple[float, float]]:
     """(end-to-end seconds, engine seconds) per run on the demo lab report."""
     clock = ManualClock(datetime.now(UTC))
     with tempfile.TemporaryDirectory() as folder:
-        workspace = Workspace.open(init_workspace(Path(folder) / "ws"), clock=clock)
-        secrets = {}
-        for name, role in (("intake", "intake"), ("doc", "clinician")):
-            workspace.identity.add_user(name, PASSWORD, [role])
-            secrets[name] = workspace.identity.enroll_mfa(name).secret
-        secret = secrets["doc"]
-        workspace.grants.create_grant(
-            "doc", "ENC-2026-0042", "bench", granted_by="bench", duration=timedelta(days=1)
+        workspace, secret, image_id = lab_report_workspace(
+            init_workspace(Path(folder) / "ws"), clock, "clinician"
         )
-        intake_code = pyotp.TOTP(secrets["intake"]).at(clock.now())
-        intake_user = workspace.identity.authenticate("intake", PASSWORD, intake_code)
-        intake = workspace.sessions.open(intake_user, mfa_verified=True)[0]
-        lab = next(d for d in demo_documents() if d.document_type == "clinical")
-        image_id = workspace.vault.ingest(
-            intake, lab.data, IngestRequest(lab.dataset, lab.case_id, "clinical")
-        )["id"]
         results = []
         with TestClient(create_app(workspace, sweep=False)) as client:
             for _ in range(runs + 1):  # the first run loads the models and is dropped
-                clock.advance(seconds=30)
-                login = {"username": "doc", "password": PASSWORD, "totp": pyotp.TOTP(secret).at(clock.now())}
-                token = client.post("/api/v1/login", json=login).json()["token"]
+                headers = sign_in(client, clock, secret)
                 started = time.perf_counter()
                 response = client.post(
                     f"/api/v1/images/{image_id}/analyses",
                     json={},
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers=headers,
                 )
                 total = time.perf_counter() - started
                 response.raise_for_status()
@@ -73,7 +54,7 @@ def measure(runs: int) -> list[tuple[float, float]]:
                     ).first()
                 assert run is not None
                 results.append((total, run.details["duration_ms"] / 1000))
-                client.post("/api/v1/logout", headers={"Authorization": f"Bearer {token}"})
+                client.post("/api/v1/logout", headers=headers)
         workspace.close()
     return results[1:]
 

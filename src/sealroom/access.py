@@ -71,16 +71,13 @@ class Gatekeeper:
             case_id=case_id if image is not None else None,
             now=now,
         )
-        self._audit.record(
+        self._record_decision(
             db,
-            category="access",
-            action="access.decision",
-            outcome="allow" if decision.allowed else "deny",
-            actor=actor.username,
-            session_id=actor.id,
+            actor,
+            decision.allowed,
+            decision.reason,
             image_id=image.id if image is not None else None,
             case_id=case_id,
-            reason=decision.reason,
             details={
                 "requested": action,
                 "role": decision.role,
@@ -144,16 +141,13 @@ class Gatekeeper:
             unmasked = self.decide(db, actor, "pii:view_unmasked", image=image).allowed
             if not unmasked:
                 decision = EgressDecision("redacted", f"{decision.basis}+role_masked")
-        self._audit.record(
+        self._record_decision(
             db,
-            category="access",
-            action="access.decision",
-            outcome="allow" if decision.allowed else "deny",
-            actor=actor.username,
-            session_id=actor.id,
+            actor,
+            decision.allowed,
+            decision.reason,
             image_id=image.id,
             case_id=image.case_id,
-            reason=decision.reason,
             details={
                 "requested": "image:egress",
                 "egress": decision.mode,
@@ -176,16 +170,39 @@ class Gatekeeper:
             )
         return decision
 
-    def missing_image(self, db: Session, actor: ActiveSession, action: str, image_id: str) -> NotFoundError:
-        """Audit a request for an image id that does not exist; returns the error to raise."""
+    def _record_decision(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        allowed: bool,
+        reason: str,
+        *,
+        image_id: str | None,
+        case_id: str | None,
+        details: dict[str, object],
+    ) -> None:
         self._audit.record(
             db,
             category="access",
             action="access.decision",
-            outcome="deny",
+            outcome="allow" if allowed else "deny",
             actor=actor.username,
             session_id=actor.id,
-            reason="not_found",
+            image_id=image_id,
+            case_id=case_id,
+            reason=reason,
+            details=details,
+        )
+
+    def missing_image(self, db: Session, actor: ActiveSession, action: str, image_id: str) -> NotFoundError:
+        """Audit a request for an image id that does not exist; returns the error to raise."""
+        self._record_decision(
+            db,
+            actor,
+            False,
+            "not_found",
+            image_id=None,
+            case_id=None,
             details={"requested": action, "image_ref": image_id[:64]},
         )
         db.commit()
