@@ -568,3 +568,18 @@ def test_under_redaction_a_question_naming_personal_data_is_refused_before_anyth
     assert "US_SSN" in caught.value.message or "SSN" in caught.value.message
     assert PATIENT not in caught.value.message
     assert model_server.requests == []
+
+
+@pytest.mark.slow
+def test_the_redaction_pass_reuses_an_offline_analysis_the_session_already_ran(
+    env: Env, model_server: ModelServer, claude_key: str, lab_image: str
+) -> None:
+    configure(env, model_server, clinical="redacted")
+    model_server.queue(reply('{"summary": "A laboratory report.", "document_type": "clinical"}'))
+    sam = env.session("sam")
+    before = last_seq(env)
+    env.workspace.analysis.analyze(sam, lab_image, "local")
+    env.workspace.analysis.analyze(sam, lab_image, "claude", build_task("describe"))
+    runs = [e.details["engine"] for e in events(env, before) if e.action == "analysis.run"]
+    assert runs == ["local", "claude"]  # the offline engine ran once, not again for redaction
+    assert len(model_server.requests) == 1

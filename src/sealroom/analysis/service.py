@@ -91,7 +91,7 @@ class AnalysisService:
             opened = self._vault.open_into_session(db, actor, image)
             db.commit()
 
-            key = f"{engine.name}/{egress.mode if egress else 'in-process'}/{task.cache_key()}"
+            key = _cache_key(engine.name, egress.mode if egress else None, task)
             result = opened.results.get(key)
             if result is None:
                 result = self._run(db, actor, image, opened, engine, task, egress)
@@ -139,32 +139,8 @@ class AnalysisService:
         details: dict[str, Any] = {"engine": engine.name, "egress": engine.egress, "task": task.kind}
         try:
             if egress is not None:
-                check_ready = getattr(engine, "check_ready", None)
-                if check_ready is not None:
-                    try:
-                        check_ready()  # a missing credential fails before the (slow) redaction pass
-                    except ConfigError as exc:  # e.g. a key file others can read: the caller gets 503
-                        raise EngineUnavailableError(exc.message, reason="engine_misconfigured") from exc
-                if egress.mode == "redacted":
-                    self._check_question(task)
-                local = self._local_findings(db, actor, image, opened, required=egress.mode == "redacted")
-                known = list(local.entities) if local is not None else []
-                if egress.mode == "redacted":
-                    from sealroom.redaction import redact  # OpenCV loads only when needed
-
-                    assert local is not None
-                    oriented = orient_for_redaction(pages, local, self._engines.get("local"))
-                    redaction = redact(oriented.pages, oriented.analysis)
-                    pages = redaction.pages
-                    known = list(oriented.analysis.entities)
-                    details["redaction"] = redaction.summary()
-                    if oriented.rotations:
-                        details["redaction"]["rotated_pages"] = {
-                            str(index + 1): angle for index, angle in oriented.rotations.items()
-                        }
-                observer = AuditingObserver(
-                    self._audit, db, actor, image, egress, details.get("redaction")
-                )
+                pages, known = self._outbound_pages(db, actor, image, opened, engine, task, egress, details)
+                observer = AuditingObserver(self._audit, db, actor, image, egress, details.get("redaction"))
                 details["egress_mode"] = egress.mode
             result = engine.analyze(pages, task, observer=observer)
             if egress is not None:
@@ -192,13 +168,50 @@ class AnalysisService:
         db.commit()
         return result
 
+    def _outbound_pages(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        image: Image,
+        opened: OpenedImage,
+        engine: AnalysisEngine,
+        task: AnalysisTask,
+        egress: EgressDecision,
+        details: dict[str, Any],
+    ) -> tuple[Sequence[PageImage], list[Entity]]:
+        """The pages an external engine may receive (redacted when egress says so) and the personal
+        data known to be on them (for masking the reply). Adds the redaction summary to ``details``."""
+        check_ready = getattr(engine, "check_ready", None)
+        if check_ready is not None:
+            try:
+                check_ready()  # a missing credential fails before the (slow) redaction pass
+            except ConfigError as exc:  # e.g. a key file others can read: the caller gets 503
+                raise EngineUnavailableError(exc.message, reason="engine_misconfigured") from exc
+        redacted = egress.mode == "redacted"
+        if redacted:
+            self._check_question(task)
+        local = self._local_findings(db, actor, image, opened, required=redacted)
+        if not redacted:
+            return opened.pages, list(local.entities) if local is not None else []
+        from sealroom.redaction import redact  # OpenCV loads only when needed
+
+        assert local is not None
+        oriented = orient_for_redaction(opened.pages, local, self._engines.get("local"))
+        redaction = redact(oriented.pages, oriented.analysis)
+        details["redaction"] = redaction.summary()
+        if oriented.rotations:
+            details["redaction"]["rotated_pages"] = {
+                str(index + 1): angle for index, angle in oriented.rotations.items()
+            }
+        return redaction.pages, list(oriented.analysis.entities)
+
     def _local_findings(
         self, db: Session, actor: ActiveSession, image: Image, opened: OpenedImage, *, required: bool
     ) -> AnalysisResult | None:
         """The offline engine's full analysis of the image: reused from the session when it ran
         already, run now when ``required`` (redaction needs it). Its run is audited like any other."""
         local = self._engines.get("local")
-        key = f"local/{AnalysisTask().cache_key()}"
+        key = _cache_key("local", None, AnalysisTask())
         cached = opened.results.get(key)
         if cached is not None or not required:
             return cached
@@ -270,3 +283,8 @@ class AnalysisService:
             reason=reason,
             details=details,
         )
+
+
+def _cache_key(engine: str, egress_mode: str | None, task: AnalysisTask) -> str:
+    """Where a result is kept in the session: per engine, egress mode and task."""
+    return f"{engine}/{egress_mode or 'in-process'}/{task.cache_key()}"
