@@ -87,24 +87,33 @@ def check_schema(schema: Any) -> dict[str, Any]:
     return closed
 
 
-def _closed(node: Any) -> Any:
+def _closed(node: Any, *, is_property: bool = False) -> Any:
     """A copy where every object schema allows only its declared properties.
 
     The model then cannot choose keys: a key is never a place for personal data to travel unmasked,
-    in the result or in an error message naming a path.
+    in the result or in an error message naming a path. A property must say what it holds (``type``,
+    ``enum``, ``const`` or branches), since an untyped one could hold an object of any keys.
     """
-    if isinstance(node, Mapping):
-        copy = {key: _closed(value) for key, value in node.items()}
-        if node.get("type") == "object" or isinstance(node.get("properties"), Mapping):
-            if copy.get("additionalProperties", False) is not False:
-                raise InputError(
-                    "the schema may not allow additional properties: declare every property"
-                )
-            copy["additionalProperties"] = False
-        return copy
     if isinstance(node, list):
         return [_closed(item) for item in node]
-    return node
+    if not isinstance(node, Mapping):
+        return node
+    if node.get("additionalProperties", False) is not False:
+        raise InputError("the schema may not allow additional properties: declare every property")
+    if is_property and not any(key in node for key in ("type", "enum", "const", "anyOf", "oneOf", "allOf")):
+        raise InputError("every property of the schema needs a type")
+    copy: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "properties" and isinstance(value, Mapping):
+            copy[key] = {name: _closed(sub, is_property=True) for name, sub in value.items()}
+        elif key in ("items", "anyOf", "oneOf", "allOf"):
+            copy[key] = _closed(value, is_property=key == "items")
+        else:
+            copy[key] = _closed(value)
+    if "object" in _types(node) or isinstance(node.get("properties"), Mapping):
+        copy["additionalProperties"] = False
+        copy.setdefault("properties", {})
+    return copy
 
 
 def _depth(node: Any) -> int:
@@ -197,22 +206,48 @@ def _expected(validator: Any, value: Any) -> str:
     return ""
 
 
+def _types(node: Mapping[str, Any]) -> set[str]:
+    kind = node.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    return {str(item) for item in kind} if isinstance(kind, list) else set()
+
+
+def _annotation(node: Mapping[str, Any]) -> str | None:
+    """The ``x-sealroom-entity`` of a node, or of one of its ``anyOf``/``oneOf``/``allOf`` branches."""
+    if isinstance(node.get(ENTITY_KEYWORD), str):
+        return str(node[ENTITY_KEYWORD])
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        for branch in node.get(keyword) or []:
+            if isinstance(branch, Mapping) and (found := _annotation(branch)):
+                return found
+    return None
+
+
 def _leaves(schema: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """``(dotted path, subschema)`` for every property that is not itself an object or array."""
+    """``(dotted path, subschema)`` for every property that is not itself an object or array.
+
+    An entity annotation applies to everything below the node that carries it (an annotated object
+    or list is personal data throughout); one in a ``anyOf``/``oneOf``/``allOf`` branch counts too.
+    """
     for name, sub in (schema.get("properties") or {}).items():
-        if not isinstance(sub, Mapping):
-            continue
-        here = f"{path}.{name}" if path else str(name)
-        if sub.get("type") == "object" or isinstance(sub.get("properties"), Mapping):
-            yield from _leaves(sub, here)
-        elif sub.get("type") == "array" and isinstance(sub.get("items"), Mapping):
-            items = sub["items"]
-            if items.get("type") == "object" or isinstance(items.get("properties"), Mapping):
-                yield from _leaves(items, f"{here}[]")
-            else:
-                yield f"{here}[]", items
-        else:
-            yield here, sub
+        if isinstance(sub, Mapping):
+            yield from _walk(sub, f"{path}.{name}" if path else str(name), None)
+
+
+def _walk(
+    node: Mapping[str, Any], here: str, inherited: str | None
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    annotation = _annotation(node) or inherited
+    types = _types(node)
+    if "object" in types or isinstance(node.get("properties"), Mapping):
+        for name, sub in (node.get("properties") or {}).items():
+            if isinstance(sub, Mapping):
+                yield from _walk(sub, f"{here}.{name}", annotation)
+    elif "array" in types and isinstance(node.get("items"), Mapping):
+        yield from _walk(node["items"], f"{here}[]", annotation)
+    else:
+        yield here, ({**node, ENTITY_KEYWORD: annotation} if annotation else node)
 
 
 def entity_types(schema: Mapping[str, Any]) -> dict[str, str]:

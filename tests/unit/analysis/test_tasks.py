@@ -13,8 +13,16 @@ OBJECT: dict[str, Any] = {
     "type": "object",
     "properties": {
         "holder": {"type": ["string", "null"], "x-sealroom-entity": "PERSON"},
-        "parties": {"type": "array", "items": {"type": "object", "properties": {
-            "name": {"type": "string", "x-sealroom-entity": "PERSON"}, "role": {"type": "string"}}}},
+        "parties": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "x-sealroom-entity": "PERSON"},
+                    "role": {"type": "string"},
+                },
+            },
+        },
     },
 }
 
@@ -77,5 +85,28 @@ def test_a_question_may_span_lines() -> None:
 
 def test_validation_problems_name_paths_not_values() -> None:
     problems = validation_problems(OBJECT, {"holder": 7, "parties": [{"name": ["Jane Roe"], "role": "x"}]})
-    assert problems == ["$.holder: type (expected [\"string\", \"null\"])",
-                        "$.parties[0].name: type (expected \"string\")"]
+    assert problems == [
+        '$.holder: type (expected ["string", "null"])',
+        '$.parties[0].name: type (expected "string")',
+    ]
+
+
+def test_annotations_are_followed_through_branches_nullable_lists_and_nested_items() -> None:
+    person = {"type": "string", "x-sealroom-entity": "PERSON"}
+    schema = check_schema(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"anyOf": [person, {"type": "null"}]},
+                "b": {"type": ["array", "null"], "items": person},
+                "c": {"type": "array", "items": {"type": "array", "items": person}},
+                "d": {
+                    "type": "object",
+                    "x-sealroom-entity": "ADDRESS",
+                    "properties": {"street": {"type": "string"}},
+                },
+            },
+        }
+    )
+    assert entity_types(schema) == {"a": "PERSON", "b[]": "PERSON", "c[][]": "PERSON", "d.street": "ADDRESS"}
+    assert schema["properties"]["d"]["additionalProperties"] is False
