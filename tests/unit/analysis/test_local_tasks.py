@@ -11,16 +11,10 @@ import pytest
 
 from sealroom.analysis import tasks
 from sealroom.analysis.local.engine import LocalEngine
+from sealroom.analysis.local.extract import iso_date, normalise_label, parse_amount
 from sealroom.analysis.local.layout import PageLayout, build_layout
 from sealroom.analysis.local.ocr import OcrSegment, split_evenly
-from sealroom.analysis.local.tasks import (
-    ASK_NO_MATCH,
-    ASK_PREFIX,
-    iso_date,
-    normalise_label,
-    parse_amount,
-    run_task,
-)
+from sealroom.analysis.local.tasks import ASK_NO_MATCH, ASK_PREFIX, run_task
 from sealroom.analysis.models import AnalysisResult, AnalysisTask, PageImage
 from sealroom.errors import AnalysisError
 from sealroom.masking import mask_result
