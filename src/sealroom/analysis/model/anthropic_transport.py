@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import anthropic
 from anthropic.types import ImageBlockParam, MessageParam, TextBlockParam
@@ -154,36 +155,21 @@ class AnthropicTransport:
 
     def _build(self, secret: str | None) -> AnthropicClient:
         settings = self._settings
-        http_client = anthropic.DefaultHttpxClient(**self._wire.http_client_options())
+        # The same for every provider: explicit endpoint and limits, our HTTP hooks, no telemetry copy.
+        common: dict[str, Any] = {
+            "base_url": self.base_url,
+            "timeout": settings.timeout_seconds,
+            "max_retries": settings.max_retries,
+            "http_client": anthropic.DefaultHttpxClient(**self._wire.http_client_options()),
+            "open_telemetry": False,
+        }
         if settings.provider == "bedrock":
-            return anthropic.AnthropicBedrock(
-                aws_region=settings.region,
-                api_key=secret,
-                base_url=self.base_url,
-                timeout=settings.timeout_seconds,
-                max_retries=settings.max_retries,
-                http_client=http_client,
-                open_telemetry=False,
-            )
+            return anthropic.AnthropicBedrock(aws_region=settings.region, api_key=secret, **common)
         if settings.provider == "vertex":
             assert settings.region and settings.project_id  # checked by EngineSettings
             return anthropic.AnthropicVertex(
-                region=settings.region,
-                project_id=settings.project_id,
-                access_token=secret,
-                base_url=self.base_url,
-                timeout=settings.timeout_seconds,
-                max_retries=settings.max_retries,
-                http_client=http_client,
-                open_telemetry=False,
+                region=settings.region, project_id=settings.project_id, access_token=secret, **common
             )
         # Never None here: without an explicit key the SDK would search profiles and the home directory.
         assert secret is not None, "the Claude API always has a resolved key"
-        return anthropic.Anthropic(
-            api_key=secret,
-            base_url=self.base_url,
-            timeout=settings.timeout_seconds,
-            max_retries=settings.max_retries,
-            http_client=http_client,
-            open_telemetry=False,
-        )
+        return anthropic.Anthropic(api_key=secret, **common)
