@@ -28,6 +28,9 @@ USERS = {
     "sam": ["clinician"],
     "pat": ["privacy-officer"],
     "kim": ["auditor"],
+    "ada": ["supervisor"],
+    "ben": ["supervisor"],
+    "alex": ["admin"],
 }
 CLINICAL_CASE = "ENC-2026-0042"
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sealroom.analysis.models import EngineInfo
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
+from sealroom.config import Settings
 from sealroom.db.models import Grant, Image
 from sealroom.egress import EgressDecision, EgressPolicy
 from sealroom.errors import AccessDeniedError, NotFoundError
@@ -33,11 +34,18 @@ def printable(value: str | None, limit: int = 128) -> str | None:
 class Gatekeeper:
     """Decides, audits and enforces access for an acting session."""
 
-    def __init__(self, policy: PolicyEngine, egress: EgressPolicy, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self, policy: PolicyEngine, egress: EgressPolicy, audit: AuditLog, clock: Clock, settings: Settings
+    ) -> None:
         self.policy = policy
         self.egress = egress
         self._audit = audit
         self._clock = clock
+        self._settings = settings
+
+    def close_ended_grants(self) -> int:
+        """Record grants that ran out (stub)."""
+        return 0
 
     def decide(
         self,

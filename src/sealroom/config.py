@@ -27,7 +27,12 @@ ACTIONS = (
     "pii:view_unmasked",
     "audit:read",
     "workspace:admin",
+    "request:approve",
+    "breakglass:review",
 )
+"""``request:approve`` is scoped like image actions (data sets, up to ``max_classification``): an
+approver decides access and export requests about those data sets only, never their own.
+``breakglass:review`` is workspace-wide: closing break-glass uses in the review queue."""
 
 
 class _Strict(BaseModel):
@@ -82,6 +87,16 @@ class DatasetSettings(_Strict):
     owner: str
     default_classification: str
     egress: EgressMode = "local-only"
+    approvals_required: int = Field(default=1, ge=1, le=2)
+    """Approvals an access or export request about this data set needs (two for restricted data)."""
+    break_glass: bool = False
+    """Whether a user whose role covers this data set may take emergency access to a case here."""
+    break_glass_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    export_original: bool = False
+    """Whether an export may carry the original file (always with two approvals) instead of a redacted,
+    watermarked rendering."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Images are crypto-shredded this many days after ingest (unless on legal hold); unset keeps them."""
 
 
 class EgressSettings(_Strict):
@@ -156,6 +171,80 @@ def check_endpoint_url(url: str, allow_plain_http: bool) -> None:
         )
 
 
+class StepUpSettings(_Strict):
+    """Step-up MFA: how recent a TOTP check must be before an image is opened, by classification.
+
+    ``classifications`` maps a level to minutes; a level not listed takes the strictest value of the
+    levels below it, so a higher classification is never looser. Levels below every listed one need
+    no step-up. ``trigger_entities`` / ``trigger_document_types``: when the offline engine's pre-scan
+    finds one of these on an image, its classification is raised to ``raise_to`` (if higher) and the
+    result waits for a fresh second factor.
+    """
+
+    classifications: dict[str, int] = {}
+    trigger_entities: list[str] = ["CREDIT_CARD", "SSN", "US_SSN", "US_PASSPORT", "US_DRIVER_LICENSE"]
+    trigger_document_types: list[str] = ["identity"]
+    raise_to: str | None = None
+
+    @field_validator("classifications")
+    @classmethod
+    def _positive(cls, levels: dict[str, int]) -> dict[str, int]:
+        for level, minutes in levels.items():
+            if not 1 <= minutes <= 24 * 60:
+                raise ValueError(f"step_up.classifications.{level}: minutes must be 1-1440")
+        return levels
+
+
+class AccessSettings(_Strict):
+    """Limits of access requests and grants."""
+
+    request_max_hours: int = Field(default=72, ge=1, le=24 * 90)
+    """The longest access an approved request may give."""
+    request_pending_hours: int = Field(default=72, ge=1, le=24 * 30)
+    """An undecided request expires after this long."""
+    grant_max_days: int = Field(default=90, ge=1, le=3650)
+    """The longest a case grant may run, however it is created."""
+
+
+class ExportSettings(_Strict):
+    """Approved exports: how long after approval the single delivery may happen."""
+
+    window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
+class AlertSettings(_Strict):
+    """Where alerts (break-glass use) are sent at once. Both are optional; with neither, alerts are
+    only in the audit log and ``sealroom readiness`` warns."""
+
+    webhook_url: str | None = None
+    """An https URL (http to loopback only) receiving a JSON POST per alert."""
+    webhook_secret_env: str | None = None
+    """Environment variable holding the key that signs each webhook body (HMAC-SHA256 header)."""
+    syslog: str | None = None
+    """``udp://host:port`` or ``tcp://host:port``: RFC 5424 messages to a syslog collector."""
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, url: str | None) -> str | None:
+        if url is not None:
+            check_endpoint_url(url, allow_plain_http=False)
+        return url
+
+    @field_validator("syslog")
+    @classmethod
+    def _syslog(cls, target: str | None) -> str | None:
+        if target is not None and not re.fullmatch(r"(udp|tcp)://[A-Za-z0-9.\-\[\]:]+:\d{1,5}", target):
+            raise ValueError("syslog must look like udp://host:514 or tcp://host:601")
+        return target
+
+
+class RetentionSettings(_Strict):
+    """How often ``serve`` runs the retention pass (``sealroom retention run`` runs it by hand)."""
+
+    interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
+
+
 class RoleSettings(_Strict):
     """A role: actions allowed on which data sets, up to which classification, for which document types."""
 
@@ -191,6 +280,11 @@ class Settings(_Strict):
     roles: dict[str, RoleSettings] = {}
     egress: EgressSettings = EgressSettings()
     engines: dict[str, EngineSettings] = {}
+    step_up: StepUpSettings = StepUpSettings()
+    access: AccessSettings = AccessSettings()
+    export: ExportSettings = ExportSettings()
+    alerts: AlertSettings = AlertSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -212,6 +306,11 @@ class Settings(_Strict):
         unknown_levels = sorted(set(self.egress.classifications) - levels)
         if unknown_levels:
             raise ValueError(f"egress: unknown classifications {unknown_levels}")
+        unknown_levels = sorted(set(self.step_up.classifications) - levels)
+        if unknown_levels:
+            raise ValueError(f"step_up: unknown classifications {unknown_levels}")
+        if self.step_up.raise_to is not None and self.step_up.raise_to not in levels:
+            raise ValueError(f"step_up.raise_to: unknown classification {self.step_up.raise_to!r}")
         for name, engine in self.engines.items():
             if engine.api_key_file in (self.workspace_key_file, self.audit_key_file):
                 raise ValueError(f"engine {name!r}: api_key_file may not be one of the workspace's own keys")
@@ -224,6 +323,19 @@ class Settings(_Strict):
     def classification_rank(self, classification: str) -> int:
         """Position of a classification in the order, lowest first."""
         return self.classifications.index(classification)
+
+    def step_up_minutes(self, classification: str) -> int | None:
+        """How recent a TOTP check must be to open an image at ``classification`` (None: no step-up).
+
+        The strictest value set for this level or any below it; an unknown level takes the strictest
+        value of all.
+        """
+        configured = self.step_up.classifications
+        if classification not in self.classifications:
+            return min(configured.values(), default=None)
+        rank = self.classification_rank(classification)
+        values = [minutes for level, minutes in configured.items() if self.classification_rank(level) <= rank]
+        return min(values, default=None)
 
 
 def load_settings(workspace: Path) -> Settings:

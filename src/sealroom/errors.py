@@ -10,11 +10,13 @@ API answers with and the exit code the CLI ends with, so the shells map errors i
     │       └── TooLargeError          413 / 4   over a size, pixel or page limit
     ├── AuthenticationError            401 / 5   wrong credentials (never says which part)
     │   ├── MfaRequiredError           401 / 5   a second factor is needed
+    │   │   └── StepUpRequiredError    401 / 5   a fresh second factor is needed for this image
     │   └── SessionEndedError          401 / 5   the session is over (logout, timeout, restart)
     ├── ThrottledError                 429 / 6   too many failures; carries ``retry_after``
     ├── AccessDeniedError              403 / 7   policy said no (carries the machine reason)
     ├── NotFoundError                  404 / 8   absent, or outside the caller's scope
-    ├── ConflictError                  409 / 9   already exists
+    ├── ConflictError                  409 / 9   already exists, or not in a state that allows this
+    ├── GoneError                      410 / 13  was available once and is no longer (used, expired)
     ├── AuditUnavailableError          503 / 10  the audit log cannot be written: action refused
     ├── StorageError                   503 / 12  the encrypted image store cannot be read or written
     └── AnalysisError                  502 / 11  an engine failed
@@ -81,6 +83,20 @@ class MfaRequiredError(AuthenticationError):
     code = "mfa_required"
 
 
+class StepUpRequiredError(MfaRequiredError):
+    """The image's classification needs a second-factor check more recent than the session has.
+
+    ``max_age_minutes`` is how recent the check must be; the client re-verifies (``POST
+    /api/v1/session/step-up``) and repeats the request.
+    """
+
+    code = "step_up_required"
+
+    def __init__(self, message: str, *, max_age_minutes: int, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.max_age_minutes = max_age_minutes
+
+
 class SessionEndedError(AuthenticationError):
     """The workspace session has ended or never existed."""
 
@@ -121,6 +137,14 @@ class ConflictError(SealroomError):
     http_status = 409
     exit_code = 9
     code = "conflict"
+
+
+class GoneError(SealroomError):
+    """The thing asked for was available once and is not any more (delivered already, window passed)."""
+
+    http_status = 410
+    exit_code = 13
+    code = "gone"
 
 
 class AuditUnavailableError(SealroomError):

@@ -6,8 +6,11 @@ CLI both call it and then talk to the services it exposes.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
+from sealroom.alerts import AlertDispatcher
 from sealroom.analysis.registry import EngineRegistry, configured_factories
 from sealroom.analysis.service import AnalysisService
 from sealroom.audit.log import AuditLog
@@ -24,14 +28,25 @@ from sealroom.db.engine import create_db_engine, session_factory
 from sealroom.db.migrate import upgrade
 from sealroom.egress import EgressPolicy
 from sealroom.errors import ConfigError
+from sealroom.exports.service import ExportService
+from sealroom.identity.integrations import IntegrationService
 from sealroom.identity.service import IdentityService
 from sealroom.keys import LocalKeyProvider, WorkspaceKeys, create_key_file
 from sealroom.material import SessionMaterial
+from sealroom.policy.breakglass import BreakGlassService
 from sealroom.policy.engine import PolicyEngine
 from sealroom.policy.grants import GrantService
+from sealroom.policy.requests import RequestService
+from sealroom.retention import RetentionService
 from sealroom.sessions import SessionManager
 from sealroom.vault.blobstore import FileBlobStore
+from sealroom.vault.keystore import FileDataKeyStore
 from sealroom.vault.service import VaultService
+
+DATA_KEY_DIR = "data-keys"
+"""The data-key store's folder, beside the workspace key file (so apart from database and blobs)."""
+
+log = logging.getLogger("sealroom.workspace")
 
 
 def default_config_text() -> str:
@@ -64,6 +79,10 @@ def init_workspace(root: Path, config_text: str | None = None) -> Path:
     return root
 
 
+def _data_key_dir(root: Path, settings: Settings) -> Path:
+    return (root / settings.workspace_key_file).parent / DATA_KEY_DIR
+
+
 def _database_url(root: Path, settings: Settings) -> str:
     url = settings.database_url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
@@ -88,6 +107,12 @@ class Workspace:
     gate: Gatekeeper
     vault: VaultService
     analysis: AnalysisService
+    requests: RequestService
+    exports: ExportService
+    breakglass: BreakGlassService
+    alerts: AlertDispatcher
+    retention: RetentionService
+    integrations: IntegrationService
     engines: EngineRegistry = field(repr=False)
 
     @classmethod
@@ -104,18 +129,16 @@ class Workspace:
         db = session_factory(engine)
         audit = AuditLog(keys.audit_key, clock)
         sessions = SessionManager(db, settings.session, clock, audit, SessionMaterial())
-        gate = Gatekeeper(PolicyEngine(settings), EgressPolicy(settings), audit, clock)
+        policy = PolicyEngine(settings)
+        gate = Gatekeeper(policy, EgressPolicy(settings), audit, clock, settings)
         engines = (engines or EngineRegistry()).extended(configured_factories(settings, root))
+        blobs = FileBlobStore(root / settings.blob_dir)
+        keystore = FileDataKeyStore(_data_key_dir(root, settings))
         vault = VaultService(
-            db,
-            settings,
-            LocalKeyProvider(keys),
-            FileBlobStore(root / settings.blob_dir),
-            gate,
-            audit,
-            sessions,
-            clock,
+            db, settings, LocalKeyProvider(keys), blobs, gate, audit, sessions, clock, keystore
         )
+        grants = GrantService(db, clock, audit, max_duration=timedelta(days=settings.access.grant_max_days))
+        alerts = AlertDispatcher(settings.alerts, db, audit, clock)
         return cls(
             root=root,
             settings=settings,
@@ -125,11 +148,17 @@ class Workspace:
             clock=clock,
             audit=audit,
             identity=IdentityService(db, keys, settings, clock, audit),
-            grants=GrantService(db, clock, audit),
+            grants=grants,
             sessions=sessions,
             gate=gate,
             vault=vault,
             analysis=AnalysisService(db, gate, vault, engines, audit, keys.pii_hash_key),
+            requests=RequestService(db, settings, clock, audit, grants),
+            exports=ExportService(db, settings, clock, audit, gate, vault, engines),
+            breakglass=BreakGlassService(db, settings, policy, clock, audit, alerts),
+            alerts=alerts,
+            retention=RetentionService(db, settings, clock, audit, keystore, blobs, sessions),
+            integrations=IntegrationService(db, clock, audit),
             engines=engines,
         )
 
@@ -137,6 +166,23 @@ class Workspace:
         """End sessions left open by a previous run (their memory is gone; record what they held)."""
         return self.sessions.end_all_open("restart")
 
+    def maintain(self) -> None:
+        """The periodic pass of ``serve``: end timed-out sessions, close grants and requests that ran
+        out (destroying material they opened), and run retention when it is due. Each step runs even
+        when another fails; failures are logged by kind only."""
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("sessions", self.sessions.end_expired),
+            ("grants", self.gate.close_ended_grants),
+            ("requests", self.requests.expire_due),
+            ("retention", self.retention.run_if_due),
+        ]
+        for name, step in steps:
+            try:
+                step()
+            except Exception as exc:  # keep the other steps running; no details (they may hold ids)
+                log.error("maintenance step %s failed: %s", name, type(exc).__name__)
+
     def close(self) -> None:
-        """Release database connections."""
+        """Stop alert delivery (bounded wait) and release database connections."""
+        self.alerts.close()
         self.engine.dispose()

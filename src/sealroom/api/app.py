@@ -23,15 +23,12 @@ log = logging.getLogger("sealroom.api")
 SWEEP_SECONDS = 30.0
 
 
-async def _sweep_expired(workspace: Workspace) -> None:
-    # Timeouts are also enforced on every request; the sweep makes sure an abandoned session's
-    # material is destroyed even when its owner never comes back.
+async def _maintain(workspace: Workspace) -> None:
+    # Timeouts and grant expiry are also enforced on every request; the pass makes sure abandoned
+    # material is destroyed, ended access is on record and retention runs, even with no traffic.
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
-        try:
-            await run_in_threadpool(workspace.sessions.end_expired)
-        except Exception as exc:  # keep sweeping; the failure is logged without details
-            log.error("session sweep failed: %s", type(exc).__name__)
+        await run_in_threadpool(workspace.maintain)
 
 
 def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
@@ -40,7 +37,7 @@ def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(workspace.purge_stale_sessions)
-        task = asyncio.create_task(_sweep_expired(workspace)) if sweep else None
+        task = asyncio.create_task(_maintain(workspace)) if sweep else None
         try:
             yield
         finally:

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sealroom.errors import SealroomError, ThrottledError
+from sealroom.errors import AccessDeniedError, SealroomError, StepUpRequiredError, ThrottledError
 
 log = logging.getLogger("sealroom.api")
 
@@ -29,7 +29,13 @@ async def _sealroom_error(_request: Request, exc: Exception) -> JSONResponse:
         request_id = secrets.token_hex(8)
         log.error("internal error %s: %s", request_id, type(exc).__name__)
         return JSONResponse(error_body("internal_error", f"internal error (request {request_id})"), 500)
-    return JSONResponse(error_body(exc.code, exc.message), exc.http_status, headers=headers)
+    extra: dict[str, object] = {}
+    if isinstance(exc, StepUpRequiredError):
+        extra = {"max_age_minutes": exc.max_age_minutes, "step_up": "/api/v1/session/step-up"}
+    if isinstance(exc, AccessDeniedError):
+        # Only for 403s: a 404's reason would tell whether an out-of-scope image exists.
+        extra["reason"] = exc.reason
+    return JSONResponse(error_body(exc.code, exc.message, **extra), exc.http_status, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -77,7 +77,12 @@ class LoginThrottle(Base):
 
 
 class Grant(Base):
-    """A user's right to reach one case, for a purpose, until ``expires_at`` (or revocation)."""
+    """A user's right to reach one case, for a purpose, until ``expires_at`` (or revocation).
+
+    ``source`` says how it came to be: ``admin`` (an operator or administrator), ``integration`` (an
+    integration token, e.g. an EHR feed), ``request`` (an approved access request, ``request_id``) or
+    ``break_glass`` (emergency access, ``request_id`` is the break-glass record's id).
+    """
 
     __tablename__ = "grants"
 
@@ -89,10 +94,139 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    request_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ended_noted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """When the end of this grant (expiry) was recorded in the audit log by the maintenance pass."""
+
+
+class RoleElevation(Base):
+    """A role held for a while through an approved request: ``role`` limited to ``dataset`` (a
+    data-set request) or on all the role's data sets (``dataset`` is None: a role request)."""
+
+    __tablename__ = "role_elevations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(64))
+    dataset: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    request_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class AccessRequest(Base):
+    """A request for access (``kind`` ``case``, ``dataset`` or ``role``) or for an export (``export``).
+
+    Life: ``pending`` → ``approved`` (after ``approvals_required`` distinct approvals by approvers who
+    are not the requester) or ``denied`` (one denial ends it), or ``cancelled`` by the requester, or
+    ``expired`` when undecided by ``expires_at``. An approved access request creates a grant or a role
+    elevation (``grant_id`` / ``elevation_id``) running until ``access_expires_at``; an approved export
+    may be delivered once until ``access_expires_at`` and is then ``delivered`` (``used_at``,
+    ``delivery_sha256``). Rows are never deleted: the history stays queryable.
+    """
+
+    __tablename__ = "access_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    requester_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    requester: Mapped[str] = mapped_column(String(128))
+    dataset: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    case_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    image_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    export_format: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    export_variant: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    approvals_required: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    grant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    elevation_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    delivery_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RequestReview(Base):
+    """One approver's decision on a request (``approve`` or ``deny``), with their note."""
+
+    __tablename__ = "request_reviews"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BreakGlass(Base):
+    """An emergency access to a case, taken with a justification; open in the review queue until a
+    reviewer closes it (``reviewed_at``, ``review_outcome`` ``justified``/``unjustified``)."""
+
+    __tablename__ = "break_glass"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    username: Mapped[str] = mapped_column(String(128))
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dataset: Mapped[str] = mapped_column(String(128))
+    case_id: Mapped[str] = mapped_column(String(128))
+    justification: Mapped[str] = mapped_column(Text)
+    grant_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    alert_status: Mapped[str] = mapped_column(String(16), default="pending")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    review_outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class LegalHold(Base):
+    """A legal hold on a case or on one image: retention never deletes what a live hold covers."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    case_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    image_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+
+
+class IntegrationToken(Base):
+    """A credential for a system (not a person) that may manage case grants through the API, e.g. a
+    hospital's admission feed. Only a SHA-256 of the token is stored."""
+
+    __tablename__ = "integration_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class Image(Base):
-    """One stored image: metadata, the wrapped data key and where its ciphertext lives."""
+    """One stored image: metadata, which key wrapped its data key and where its ciphertext lives.
+
+    The wrapped data key itself lives in the key store (``sealroom.vault.keystore``), not here, so a
+    database backup cannot open an image whose key was destroyed (crypto-shredding). ``wrapped_key``
+    is empty for such images; older rows may still carry one until it is moved at start-up.
+    """
 
     __tablename__ = "images"
 

@@ -11,7 +11,13 @@ Default deny. Actions fall in three kinds:
   attributes are given; such an allow never opens an image.
 * **ingest** (``image:ingest``): role scope on data set, classification and document type, all three
   required; no case grant, because intake staff file material into cases nobody holds a grant for yet.
-* **workspace actions** (``audit:read``, ``workspace:admin``): a role must hold the action; no scope.
+* **approval** (``request:approve``): role scope on the data set (required) and, when given, the
+  classification and document type; no case grant, since approvers decide about cases they do not hold.
+* **workspace actions** (``audit:read``, ``workspace:admin``, ``breakglass:review``): a role must hold
+  the action; no scope.
+
+Roles come from the user's account and from *elevations*: roles held for a while through an approved
+request, either on all the role's data sets or limited to one.
 
 When several roles are held, the first that allows (in the order given) is the basis. When none
 does, the reason is the most specific failure any role reached: a role that holds the action but not
@@ -31,7 +37,8 @@ from sealroom.policy.decision import Decision
 
 IMAGE_ACTIONS = frozenset({"metadata:view", "image:analyze", "pii:view_unmasked"})
 INGEST_ACTIONS = frozenset({"image:ingest"})
-WORKSPACE_ACTIONS = frozenset({"audit:read", "workspace:admin"})
+APPROVAL_ACTIONS = frozenset({"request:approve"})
+WORKSPACE_ACTIONS = frozenset({"audit:read", "workspace:admin", "breakglass:review"})
 
 # Scope failures from least to most specific.
 _SPECIFICITY = (
@@ -81,33 +88,41 @@ class PolicyEngine:
         now: datetime,
         user_id: str | None = None,
         user_disabled: bool = False,
+        elevations: Sequence[tuple[str, str | None]] = (),
     ) -> Decision:
         """Decide whether a user holding ``user_roles`` may do ``action`` on the target described.
 
         ``case_grants`` are the caller's grants (any case; those for other cases are ignored, and so
-        are grants of another user when ``user_id`` is given). Never raises; unknown roles are
-        ignored and unknown actions are denied.
+        are grants of another user when ``user_id`` is given). ``elevations`` are the caller's active
+        temporary roles as ``(role, dataset or None)``; one limited to a data set covers only it.
+        Never raises; unknown roles are ignored and unknown actions are denied.
         """
         if user_disabled:
             return Decision.deny(r.USER_DISABLED)
+        roles: list[tuple[str, str | None]] = [(name, None) for name in user_roles]
+        roles.extend(elevations)
         if action in WORKSPACE_ACTIONS:
-            return self._by_roles(user_roles, action, None, None, None)
+            return self._by_roles(roles, action, None, None, None)
         if action in INGEST_ACTIONS:
             if dataset is None or classification is None or document_type is None:
                 return Decision.deny(r.TARGET_INCOMPLETE)
-            return self._by_roles(user_roles, action, dataset, classification, document_type)
+            return self._by_roles(roles, action, dataset, classification, document_type)
+        if action in APPROVAL_ACTIONS:
+            if dataset is None:
+                return Decision.deny(r.TARGET_INCOMPLETE)
+            return self._by_roles(roles, action, dataset, classification, document_type)
         if action not in IMAGE_ACTIONS:
             return Decision.deny(r.UNKNOWN_ACTION)
         if case_id is not None and (dataset is None or classification is None or document_type is None):
             return Decision.deny(r.TARGET_INCOMPLETE)
-        scope = self._by_roles(user_roles, action, dataset, classification, document_type)
+        scope = self._by_roles(roles, action, dataset, classification, document_type)
         if not scope.allowed or case_id is None:
             return scope
         return self._by_grant(scope.role, case_grants, case_id, now, user_id)
 
     def _by_roles(
         self,
-        user_roles: Sequence[str],
+        roles: Sequence[tuple[str, str | None]],
         action: str,
         dataset: str | None,
         classification: str | None,
@@ -116,11 +131,14 @@ class PolicyEngine:
         if classification is not None and classification not in self._settings.classifications:
             return Decision.deny(r.UNKNOWN_CLASSIFICATION)
         worst = 0
-        for name in user_roles:
+        for name, limited_to in roles:
             role = self._settings.roles.get(name)
             if role is None:
                 continue
             failure = self._role_failure(role, action, dataset, classification, document_type)
+            if failure is None and limited_to is not None and dataset != limited_to:
+                # An elevation limited to one data set covers nothing else, not even role-only questions.
+                failure = r.DATASET_OUT_OF_SCOPE
             if failure is None:
                 return Decision.allow(name)
             worst = max(worst, _SPECIFICITY.index(failure))

@@ -30,6 +30,7 @@ from sealroom.sessions import ActiveSession, SessionManager, new_id
 from sealroom.vault.blobstore import BlobStore
 from sealroom.vault.decode import decode_document
 from sealroom.vault.envelope import SealIntegrityError, open_sealed, seal
+from sealroom.vault.keystore import DataKeyStore
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,10 @@ class VaultService:
         audit: AuditLog,
         sessions: SessionManager,
         clock: Clock,
+        keystore: DataKeyStore,
     ) -> None:
         self._db = db
+        self._keystore = keystore
         self._settings = settings
         self._keys = keys
         self._blobs = blobs

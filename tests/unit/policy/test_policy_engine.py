@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from sealroom.config import ACTIONS
 from sealroom.policy.decision import REASONS, Decision
-from sealroom.policy.engine import IMAGE_ACTIONS, INGEST_ACTIONS, WORKSPACE_ACTIONS, PolicyEngine
+from sealroom.policy.engine import (
+    APPROVAL_ACTIONS,
+    IMAGE_ACTIONS,
+    INGEST_ACTIONS,
+    WORKSPACE_ACTIONS,
+    PolicyEngine,
+)
 
 NOW = datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)
 CASE = "case-1"
@@ -139,7 +145,7 @@ def test_access_matrix(
 
 
 def test_action_kinds_cover_exactly_the_configured_actions() -> None:
-    kinds = [IMAGE_ACTIONS, INGEST_ACTIONS, WORKSPACE_ACTIONS]
+    kinds = [IMAGE_ACTIONS, INGEST_ACTIONS, APPROVAL_ACTIONS, WORKSPACE_ACTIONS]
     assert set().union(*kinds) == set(ACTIONS)
     assert sum(len(kind) for kind in kinds) == len(ACTIONS)
 

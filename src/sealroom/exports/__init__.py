@@ -1,0 +1,1 @@
+"""Controlled export: the only path by which pixels leave the workspace."""
