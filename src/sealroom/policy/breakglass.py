@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sealroom.access import Gatekeeper
 from sealroom.alerts import AlertDispatcher
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
-from sealroom.policy.engine import PolicyEngine
+from sealroom.policy.grants import GrantService
 
 
 class BreakGlassService:
@@ -18,14 +19,16 @@ class BreakGlassService:
         self,
         db: sessionmaker[Session],
         settings: Settings,
-        policy: PolicyEngine,
+        gate: Gatekeeper,
         clock: Clock,
         audit: AuditLog,
         alerts: AlertDispatcher,
+        grants: GrantService,
     ) -> None:
+        self._grants = grants
         self._db = db
         self._settings = settings
-        self._policy = policy
+        self._gate = gate
         self._clock = clock
         self._audit = audit
         self._alerts = alerts

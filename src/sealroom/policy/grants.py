@@ -79,29 +79,67 @@ class GrantService:
                 raise NotFoundError(f"no user named {canonical_username(username)!r}")
             if user.disabled:
                 raise InputError(f"{user.username} is disabled; enable the user before granting access")
-            grant = Grant(
-                id=secrets.token_hex(16),
+            grant = self.add_grant(
+                db,
                 user_id=user.id,
+                username=user.username,
                 case_id=case_id,
                 purpose=purpose,
                 granted_by=granted_by,
-                created_at=now,
                 expires_at=expiry,
-                revoked_at=None,
-            )
-            db.add(grant)
-            db.flush()
-            self._audit.record(
-                db,
-                category="admin",
-                action="admin.grant.create",
-                outcome="success",
-                actor=granted_by,
-                case_id=case_id,
-                details={"grant_id": grant.id, "user": user.username, "expires_at": expiry.isoformat()},
+                source="admin",
             )
             db.commit()
             return grant
+
+    def add_grant(
+        self,
+        db: Session,
+        *,
+        user_id: str,
+        username: str,
+        case_id: str,
+        purpose: str,
+        granted_by: str,
+        expires_at: datetime,
+        source: str,
+        request_id: str | None = None,
+    ) -> Grant:
+        """Insert a grant and its ``admin.grant.create`` record in the caller's transaction (no commit).
+
+        For services that create grants as part of a larger change (an approved request, break-glass);
+        the caller has checked the case id, the user and the expiry.
+        """
+        grant = Grant(
+            id=secrets.token_hex(16),
+            user_id=user_id,
+            case_id=case_id,
+            purpose=purpose[:MAX_PURPOSE],
+            granted_by=granted_by,
+            created_at=self._clock.now(),
+            expires_at=expires_at,
+            revoked_at=None,
+            source=source,
+            request_id=request_id,
+        )
+        db.add(grant)
+        db.flush()
+        self._audit.record(
+            db,
+            category="admin",
+            action="admin.grant.create",
+            outcome="success",
+            actor=granted_by,
+            case_id=case_id,
+            details={
+                "grant_id": grant.id,
+                "user": username,
+                "expires_at": expires_at.isoformat(),
+                "source": source,
+                "request_id": request_id,
+            },
+        )
+        return grant
 
     def revoke_grant(self, grant_id: str, *, revoked_by: str) -> Grant:
         """Revoke a grant now; ``NotFoundError`` for an unknown id, ``ConflictError`` if already revoked."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from sealroom.access import Gatekeeper
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
@@ -23,7 +24,9 @@ class RequestService:
         clock: Clock,
         audit: AuditLog,
         grants: GrantService,
+        gate: Gatekeeper,
     ) -> None:
+        self._gate = gate
         self._db = db
         self._settings = settings
         self._clock = clock
