@@ -71,6 +71,15 @@ class SessionMaterial:
         with self._lock:
             return sorted(self._held.get(session_id, {}))
 
+    def drop(self, session_id: str, image_id: str) -> bool:
+        """Destroy one image held by a session (its access ended); whether it was held."""
+        with self._lock:
+            opened = self._held.get(session_id, {}).pop(image_id, None)
+        if opened is None:
+            return False
+        opened.destroy()
+        return True
+
     def purge(self, session_id: str) -> list[str]:
         """Destroy everything the session holds; returns the purged image ids."""
         with self._lock:
