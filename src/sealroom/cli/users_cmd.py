@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +12,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, operator
+from sealroom.cli.common import (
+    WorkspaceOption,
+    console,
+    handle_errors,
+    open_workspace,
+    operator,
+    terminal_safe,
+)
+from sealroom.errors import InputError
 
 user_app = typer.Typer(
     help="Manage users: add, list, disable, enable, set-password, enrol MFA.", no_args_is_help=True
@@ -107,44 +115,83 @@ def user_enroll_mfa(
 @handle_errors
 def grant_add(
     username: str,
-    case_id: str,
     purpose: Annotated[str, typer.Option(help="Why this access is needed (recorded).")],
-    hours: Annotated[float, typer.Option(help="How long the grant lasts.", min=0.01)] = 8.0,
+    cases: Annotated[
+        list[str] | None, typer.Argument(help="Case id(s) (or use --case).", show_default=False)
+    ] = None,
+    case: Annotated[
+        list[str] | None,
+        typer.Option("--case", "-c", help="A case to grant (repeatable).", show_default=False),
+    ] = None,
+    hours: Annotated[
+        float | None, typer.Option(help="How long the grants last (default 8 hours).", min=0.01)
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Expiry instead of --hours: ISO 8601 with a zone, e.g. 2026-03-31T17:00Z."),
+    ] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """Grant a user access to one case for a purpose and a time window."""
+    """Grant a user access to one or more cases for a purpose and a time window (all or none)."""
+    case_ids = [*(cases or []), *(case or [])]
+    if not case_ids:
+        raise InputError("name at least one case: --case CASE (repeatable)")
+    if not purpose.strip():
+        raise InputError("a grant needs a purpose: --purpose 'why this person needs the case'")
+    if hours is not None and until is not None:
+        raise InputError("give either --hours or --until, not both")
+    expires_at = _parse_until(until) if until is not None else None
+    duration = None if expires_at is not None else timedelta(hours=hours if hours is not None else 8.0)
     opened = open_workspace(workspace)
-    grant = opened.grants.create_grant(
-        username, case_id, purpose=purpose, duration=timedelta(hours=hours), granted_by=operator()
+    grants = opened.grants.create_grants(
+        username, case_ids, purpose, granted_by=operator(), expires_at=expires_at, duration=duration
     )
-    console.print(
-        f"[green]Granted[/] {username} → case {grant.case_id} until {grant.expires_at:%Y-%m-%d %H:%M} UTC"
-    )
-    console.print(f"grant id: {grant.id}", highlight=False)
+    for grant in grants:
+        console.print(
+            Text.assemble(
+                ("Granted", "green"),
+                f" {terminal_safe(username)} → case ",
+                terminal_safe(grant.case_id),
+                f" until {grant.expires_at:%Y-%m-%d %H:%M} UTC (grant id {grant.id})",
+            )
+        )
+
+
+def _parse_until(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--until {text[:64]!r} is not an ISO 8601 time; e.g. 2026-03-31T17:00:00+00:00"
+        ) from None
 
 
 @grant_app.command("list")
 @handle_errors
 def grant_list(
-    username: Annotated[str | None, typer.Option("--user", help="Only this user's grants.")] = None,
+    user: Annotated[str | None, typer.Argument(help="Only this user's grants.", show_default=False)] = None,
+    username: Annotated[
+        str | None, typer.Option("--user", help="Only this user's grants.", hidden=True)
+    ] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Only grants for this case.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Include expired and revoked grants.")] = False,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """List grants."""
+    """List grants (active ones unless --all), with how each came to be."""
     opened = open_workspace(workspace)
-    table = Table("user", "case", "purpose", "expires (UTC)", "state")
+    table = Table("user", "case", "purpose", "source", "granted by", "expires (UTC)", "state")
     table.add_column("grant id", no_wrap=True, min_width=32)
-    now = opened.clock.now()
-    names = {user.id: user.username for user in opened.identity.list_users()}
-    for row in opened.grants.list_grants(username=username, include_expired=all_):
-        state = "revoked" if row.revoked_at else ("expired" if row.expires_at <= now else "active")
+    for view in opened.grants.list_views(user or username, case_id=case, include_expired=all_):
+        grant = view.grant
         table.add_row(
-            names.get(row.user_id, row.user_id),
-            Text(row.case_id),
-            Text(row.purpose),
-            f"{row.expires_at:%Y-%m-%d %H:%M}",
-            state,
-            row.id,
+            view.username,
+            Text(terminal_safe(grant.case_id)),
+            Text(terminal_safe(grant.purpose)),
+            grant.source,
+            Text(terminal_safe(grant.granted_by)),
+            f"{grant.expires_at:%Y-%m-%d %H:%M}",
+            view.status,
+            grant.id,
         )
     console.print(table)
 

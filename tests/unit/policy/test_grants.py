@@ -10,9 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.clock import ManualClock
 from sealroom.db.models import Grant, User
-from sealroom.errors import AuditUnavailableError, ConflictError, InputError, NotFoundError
+from sealroom.errors import (
+    AccessDeniedError,
+    AuditUnavailableError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+)
 from sealroom.policy.engine import PolicyEngine
-from sealroom.policy.grants import GrantService
+from sealroom.policy.grants import MAX_CASES_PER_CALL, GrantService
 
 
 def analyse(
@@ -54,7 +60,10 @@ def test_create_grant_for_a_duration(
         "grant_id": grant.id,
         "user": "alice",
         "expires_at": grant.expires_at.isoformat(),
+        "source": "admin",
+        "request_id": None,
     }
+    assert grant.source == "admin"
 
 
 def test_create_grant_until_a_time(
@@ -125,7 +134,7 @@ def test_max_duration(
     add_user("alice")
     capped = GrantService(db_factory, clock, audit, max_duration=timedelta(days=30))
     capped.create_grant("alice", "enc-1", "care", granted_by="admin", duration=timedelta(days=30))
-    with pytest.raises(InputError, match="at most"):
+    with pytest.raises(InputError, match="at most 30 days"):
         capped.create_grant("alice", "enc-1", "care", granted_by="admin", duration=timedelta(days=31))
 
 
@@ -216,3 +225,114 @@ def test_stored_grants_drive_the_policy(
     assert analyse(engine, alice, stored(), clock.now(), "enc-2") == (True, "allowed")
     grants.revoke_grant(other.id, revoked_by="admin")
     assert analyse(engine, alice, stored(), clock.now(), "enc-2") == (False, "grant_revoked")
+
+
+def test_create_grants_for_a_set_of_cases(
+    grants: GrantService,
+    add_user: Callable[..., User],
+    clock: ManualClock,
+    audit: Any,
+    db_factory: sessionmaker[Session],
+) -> None:
+    alice = add_user("alice")
+    made = grants.create_grants(
+        "alice",
+        ["enc-1", " enc-2 ", "enc-3"],
+        "ward round",
+        granted_by="integration:adt",
+        duration=timedelta(hours=4),
+        source="integration",
+    )
+    assert [g.case_id for g in made] == ["enc-1", "enc-2", "enc-3"]
+    assert {(g.user_id, g.source, g.granted_by, g.expires_at) for g in made} == {
+        (alice.id, "integration", "integration:adt", clock.now() + timedelta(hours=4))
+    }
+    created = audit.of("admin.grant.create")
+    assert [e["case_id"] for e in created] == ["enc-1", "enc-2", "enc-3"]
+    assert {(e["actor"], e["details"]["source"]) for e in created} == {("integration:adt", "integration")}
+    with db_factory() as db:
+        assert len(db.scalars(select(Grant)).all()) == 3
+
+
+@pytest.mark.parametrize(
+    ("case_ids", "message"),
+    [
+        (["enc-1", "enc 2", "enc-3"], r"case 2 \('enc 2'\): a case id is"),
+        (["enc-1", "enc-*"], r"case 2 \('enc-\*'\): wildcard"),
+        (["enc-1", "enc-2", "enc-1"], "listed twice"),
+        ([], "at least one case"),
+        ([f"enc-{n}" for n in range(MAX_CASES_PER_CALL + 1)], "at most 100"),
+    ],
+)
+def test_create_grants_is_all_or_nothing(
+    grants: GrantService,
+    add_user: Callable[..., User],
+    audit: Any,
+    db_factory: sessionmaker[Session],
+    case_ids: list[str],
+    message: str,
+) -> None:
+    add_user("alice")
+    with pytest.raises(InputError, match=message):
+        grants.create_grants("alice", case_ids, "care", granted_by="admin", duration=timedelta(hours=1))
+    assert audit.events == []
+    with db_factory() as db:
+        assert db.scalars(select(Grant)).all() == []
+
+
+def test_an_audit_failure_part_way_leaves_no_grant(
+    grants: GrantService, add_user: Callable[..., User], audit: Any, db_factory: sessionmaker[Session]
+) -> None:
+    add_user("alice")
+    real_record = audit.record
+
+    def record_then_fail(db: Session, **kwargs: Any) -> None:
+        real_record(db, **kwargs)
+        if len(audit.events) == 2:
+            audit.fail = True
+
+    audit.record = record_then_fail
+    with pytest.raises(AuditUnavailableError):
+        grants.create_grants(
+            "alice", ["enc-1", "enc-2", "enc-3"], "care", granted_by="admin", duration=timedelta(hours=1)
+        )
+    with db_factory() as db:
+        assert db.scalars(select(Grant)).all() == []
+
+
+def test_nobody_grants_themselves(grants: GrantService, add_user: Callable[..., User], audit: Any) -> None:
+    add_user("alice")
+    with pytest.raises(AccessDeniedError, match="yourself"):
+        grants.create_grants("Alice", ["enc-1"], "care", granted_by="alice", duration=timedelta(hours=1))
+    assert audit.events == []
+
+
+def test_list_views_by_case_with_status(
+    grants: GrantService, add_user: Callable[..., User], clock: ManualClock
+) -> None:
+    add_user("alice")
+    add_user("bob")
+    (short,) = grants.create_grants("alice", ["enc-1"], "care", granted_by="a", duration=timedelta(hours=1))
+    clock.advance(seconds=1)
+    (bobs,) = grants.create_grants("bob", ["enc-1"], "care", granted_by="a", duration=timedelta(days=1))
+    clock.advance(seconds=1)
+    (other,) = grants.create_grants("bob", ["enc-2"], "care", granted_by="a", duration=timedelta(days=1))
+    grants.revoke_grant(other.id, revoked_by="a")
+    clock.advance(hours=1)
+
+    def shown(**kwargs: Any) -> list[tuple[str, str, str]]:
+        return [(v.grant.id, v.username, v.status) for v in grants.list_views(**kwargs)]
+
+    assert shown(case_id="enc-1") == [(bobs.id, "bob", "active")]
+    assert shown(case_id="enc-1", include_expired=True) == [
+        (bobs.id, "bob", "active"),
+        (short.id, "alice", "expired"),
+    ]
+    assert shown(username="bob", include_expired=True) == [
+        (other.id, "bob", "revoked"),
+        (bobs.id, "bob", "active"),
+    ]
+    assert [g.id for g in grants.list_grants(case_id="enc-2", include_expired=True)] == [other.id]
+    assert grants.view(short.id).status == "expired"
+    with pytest.raises(NotFoundError):
+        grants.view("0" * 32)
