@@ -89,6 +89,26 @@ class SessionMaterial:
             opened.destroy()
         return sorted(held)
 
+    def drop_image(self, image_id: str) -> list[str]:
+        """Destroy every session's copy of one image (it was deleted); returns those sessions' ids."""
+        dropped: list[tuple[str, OpenedImage]] = []
+        with self._lock:
+            for session_id, held in self._held.items():
+                opened = held.pop(image_id, None)
+                if opened is not None:
+                    dropped.append((session_id, opened))
+            for session_id, _ in dropped:
+                if not self._held[session_id]:
+                    del self._held[session_id]
+        for _, opened in dropped:
+            opened.destroy()
+        return sorted(session_id for session_id, _ in dropped)
+
+    def holders(self, image_id: str) -> list[str]:
+        """Ids of the sessions holding a copy of the image."""
+        with self._lock:
+            return sorted(session_id for session_id, held in self._held.items() if image_id in held)
+
     def is_ended(self, session_id: str) -> bool:
         """Whether the session's material was purged (in this process)."""
         with self._lock:

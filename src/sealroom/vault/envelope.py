@@ -2,8 +2,10 @@
 
 ``seal`` encrypts the original file bytes with AES-256-GCM under a fresh random 32-byte data key. The
 associated data binds the ciphertext to its image id, so a blob copied onto another image's row does not
-decrypt. The data key is kept only wrapped (``KeyProvider.wrap``); the caller stores the wrapped key and
-key id in the database and the ciphertext in a blob store, never side by side with the workspace key.
+decrypt. The data key is kept only wrapped (``KeyProvider.wrap``); the caller puts the wrapped key in the
+data-key store (``sealroom.vault.keystore``), the key id in the database and the ciphertext in a blob
+store. Database and blobs therefore never hold a usable key: destroying the key-store entry
+crypto-shreds the image, in every backup of the data too.
 
 Ciphertext layout: ``nonce (12 bytes) || AES-GCM ciphertext and tag``.
 """
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sealroom.errors import ConfigError, SealroomError
 from sealroom.keys import KeyProvider
+from sealroom.vault.keystore import DataKeyDestroyedError
 
 __all__ = ["SealIntegrityError", "SealedBlob", "open_sealed", "seal"]
 
@@ -37,10 +40,10 @@ class SealIntegrityError(SealroomError):
 
 @dataclass(frozen=True)
 class SealedBlob:
-    """The result of sealing one image: what goes to the blob store and what goes to the database."""
+    """The result of sealing one image: what goes to the blob, data-key and metadata stores."""
 
     ciphertext: bytes  # nonce || ciphertext+tag, for the blob store
-    wrapped_key: bytes  # the data key wrapped by the key provider, for the database
+    wrapped_key: bytes  # the data key wrapped by the key provider, for the data-key store
     key_id: str  # which workspace key wrapped it
     sha256: str  # hex SHA-256 of the plaintext, for the database and the audit log
 
@@ -74,10 +77,16 @@ def open_sealed(
 ) -> bytes:
     """Decrypt what ``seal`` produced for ``image_id``; the plaintext is returned in memory only.
 
-    Raises ``ConfigError`` when the data key does not unwrap with this provider (or ``key_id`` names a
-    different key), and ``SealIntegrityError`` when the ciphertext was altered, truncated or sealed for
-    another image.
+    Raises ``DataKeyDestroyedError`` when no wrapped key is given (the image was crypto-shredded, or
+    this is a database row whose key lives in the key store), ``ConfigError`` when the data key does
+    not unwrap with this provider (or ``key_id`` names a different key), and ``SealIntegrityError``
+    when the ciphertext was altered, truncated or sealed for another image.
     """
+    if not wrapped_key:
+        raise DataKeyDestroyedError(
+            f"image {image_id} has no data key here: it was deleted by retention or its key is "
+            "missing from the key store, so it cannot be decrypted"
+        )
     if key_id is not None and key_id != key_provider.key_id:
         raise ConfigError(
             f"image {image_id} was sealed with key {key_id}, but this workspace's key is "

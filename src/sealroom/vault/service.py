@@ -1,19 +1,21 @@
 """Image vault service: ingest (validate, encrypt, store, audit) and open into a session.
 
 Ingest order is chosen so a failure at any step leaves nothing behind: the file is fully validated
-in memory first; the ciphertext is written next; the metadata row and its audit record commit
-together; if that commit fails the ciphertext is deleted again.
+in memory first; the ciphertext is written next, then the wrapped data key (to the key store, apart
+from the database); the metadata row and its audit record commit together; if that commit fails the
+key is destroyed and the ciphertext deleted again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper, printable
@@ -22,7 +24,7 @@ from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
 from sealroom.db.models import Grant, Image
-from sealroom.errors import InputError, NotFoundError, SealroomError, StorageError
+from sealroom.errors import ConflictError, InputError, NotFoundError, SealroomError, StorageError
 from sealroom.keys import KeyProvider
 from sealroom.material import OpenedImage
 from sealroom.policy.grants import CASE_ID_PATTERN
@@ -30,7 +32,7 @@ from sealroom.sessions import ActiveSession, SessionManager, new_id
 from sealroom.vault.blobstore import BlobStore
 from sealroom.vault.decode import decode_document
 from sealroom.vault.envelope import SealIntegrityError, open_sealed, seal
-from sealroom.vault.keystore import DataKeyStore
+from sealroom.vault.keystore import DataKeyDestroyedError, DataKeyStore
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class VaultService:
                 height=document.height,
                 byte_size=len(data),
                 sha256=sealed.sha256,
-                wrapped_key=sealed.wrapped_key,
+                wrapped_key=b"",  # the key lives in the key store, never in the database
                 key_id=sealed.key_id,
                 blob_ref=blob_ref,
                 ingested_by=actor.username,
@@ -146,6 +148,12 @@ class VaultService:
             try:
                 self._blobs.put(blob_ref, sealed.ciphertext)
             except StorageError as exc:
+                self._audit_refusal(db, actor, request, exc, len(data))
+                raise
+            try:
+                self._keystore.put(image_id, sealed.wrapped_key)
+            except StorageError as exc:
+                self._blobs.delete(blob_ref)
                 self._audit_refusal(db, actor, request, exc, len(data))
                 raise
             try:
@@ -172,9 +180,44 @@ class VaultService:
                 db.commit()
             except BaseException:
                 db.rollback()
+                with contextlib.suppress(StorageError):  # left over: the retention pass removes it
+                    self._keystore.destroy(image_id)
                 self._blobs.delete(blob_ref)
                 raise
             return image_metadata(image)
+
+    def move_legacy_keys(self, actor: str = "system:vault") -> int:
+        """Move wrapped data keys still held in database rows to the key store; returns how many.
+
+        Rows written before the key store existed carry their key in ``images.wrapped_key``, where
+        every database backup would keep it. Each key is stored first, then the column is blanked
+        and the move audited (``vault.keys_moved``) in one transaction; a run cut short is finished
+        by the next (a key already stored with the same bytes counts as moved).
+        """
+        with self._db() as db:
+            rows = list(db.scalars(select(Image).where(func.length(Image.wrapped_key) > 0)))
+            if not rows:
+                return 0
+            for image in rows:
+                try:
+                    self._keystore.put(image.id, image.wrapped_key)
+                except ConflictError:
+                    if not hmac.compare_digest(self._keystore.get(image.id), image.wrapped_key):
+                        raise StorageError(
+                            f"image {image.id} has a different data key in the key store than in "
+                            "the database; nothing was changed, restore the key folder from backup"
+                        ) from None
+                image.wrapped_key = b""
+            self._audit.record(
+                db,
+                category="admin",
+                action="vault.keys_moved",
+                outcome="success",
+                actor=actor,
+                details={"count": len(rows)},
+            )
+            db.commit()
+            return len(rows)
 
     def record_refusal(self, actor: ActiveSession, request: IngestRequest, error: SealroomError) -> None:
         """Audit a file refused before it reached ``ingest`` (e.g. cut off at the size limit)."""
@@ -217,6 +260,7 @@ class VaultService:
             candidates = db.scalars(
                 select(Image).where(Image.case_id.in_(case_ids)).order_by(Image.ingested_at)
             )
+            elevations = [(e.role, e.dataset) for e in self._gate.elevations(db, actor)]
             visible = [
                 image_metadata(image)
                 for image in candidates
@@ -229,6 +273,7 @@ class VaultService:
                     case_grants=self._grants(db, actor, image.case_id),
                     case_id=image.case_id,
                     now=now,
+                    elevations=elevations,
                 ).allowed
             ]
             db.commit()
@@ -258,9 +303,9 @@ class VaultService:
 
     def _decrypt_into_session(self, db: Session, actor: ActiveSession, image: Image) -> OpenedImage:
         try:
-            plaintext = bytearray(
-                open_sealed(image.id, self._blobs.get(image.blob_ref), image.wrapped_key, self._keys)
-            )
+            # A row not yet moved to the key store (``move_legacy_keys``) still carries its key.
+            wrapped = image.wrapped_key or self._keystore.get(image.id)
+            plaintext = bytearray(open_sealed(image.id, self._blobs.get(image.blob_ref), wrapped, self._keys))
         except (NotFoundError, StorageError, SealIntegrityError) as exc:
             # Keep the internal error (file names) out of the answer; the audit keeps its kind.
             self._audit.record(
@@ -268,6 +313,8 @@ class VaultService:
                 session_id=actor.id, image_id=image.id, case_id=image.case_id, reason=exc.code,
             )  # fmt: skip
             db.commit()
+            if isinstance(exc, DataKeyDestroyedError):
+                raise
             if isinstance(exc, SealIntegrityError):
                 raise StorageError(
                     "the stored image failed its integrity check (damaged or altered); "
