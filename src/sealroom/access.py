@@ -1,11 +1,15 @@
 """The one place where policy decisions are both enforced and audited.
 
-Every check goes through ``Gatekeeper.check``: it asks the policy engine, writes the decision (allow or
-deny, with the reason and the role/grant that decided it) to the audit log in the caller's
-transaction, and raises on deny. An allow without an audit record cannot be written.
+Every check goes through ``Gatekeeper.decide``/``require``: it asks the policy engine (with the caller's
+case grants and temporary role elevations), applies step-up MFA to opening images, writes the decision
+(allow or deny, with the reason and the role/grant that decided it) to the audit log in the caller's
+transaction, and ``require`` raises on deny. An allow without an audit record cannot be written.
+When a grant or elevation that came from an approved request is first used, that use is recorded too.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,11 +18,13 @@ from sealroom.analysis.models import EngineInfo
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
-from sealroom.db.models import Grant, Image
+from sealroom.db.models import Grant, Image, RoleElevation
 from sealroom.egress import EgressDecision, EgressPolicy
-from sealroom.errors import AccessDeniedError, NotFoundError
-from sealroom.policy.decision import Decision
+from sealroom.errors import AccessDeniedError, NotFoundError, StepUpRequiredError
+from sealroom.material import SessionMaterial
+from sealroom.policy.decision import GRANT_EXPIRED, GRANT_REVOKED, STEP_UP_REQUIRED, Decision
 from sealroom.policy.engine import PolicyEngine
+from sealroom.policy.stepup import stale_step_up
 from sealroom.sessions import ActiveSession
 
 NOT_IN_SCOPE = "No image with that id is within your access scope."
@@ -35,17 +41,33 @@ class Gatekeeper:
     """Decides, audits and enforces access for an acting session."""
 
     def __init__(
-        self, policy: PolicyEngine, egress: EgressPolicy, audit: AuditLog, clock: Clock, settings: Settings
+        self,
+        policy: PolicyEngine,
+        egress: EgressPolicy,
+        audit: AuditLog,
+        clock: Clock,
+        settings: Settings,
+        material: SessionMaterial,
     ) -> None:
         self.policy = policy
         self.egress = egress
         self._audit = audit
         self._clock = clock
-        self._settings = settings
+        self.settings = settings
+        self._material = material
 
-    def close_ended_grants(self) -> int:
-        """Record grants that ran out (stub)."""
-        return 0
+    def elevations(self, db: Session, actor: ActiveSession) -> list[RoleElevation]:
+        """The actor's role elevations active now."""
+        now = self._clock.now()
+        return list(
+            db.scalars(
+                select(RoleElevation).where(
+                    RoleElevation.user_id == actor.user_id,
+                    RoleElevation.revoked_at.is_(None),
+                    RoleElevation.expires_at > now,
+                )
+            )
+        )
 
     def decide(
         self,
@@ -59,7 +81,11 @@ class Gatekeeper:
         document_type: str | None = None,
         case_id: str | None = None,
     ) -> Decision:
-        """Ask policy and audit the answer (``access.decision``); does not raise."""
+        """Ask policy and audit the answer (``access.decision``); does not raise.
+
+        Opening an image (``image:analyze`` on an image) also needs a second-factor check recent enough
+        for its classification; a stale one is denied with reason ``step_up_required``.
+        """
         now = self._clock.now()
         if image is not None:
             dataset, classification = image.dataset, image.classification
@@ -69,6 +95,7 @@ class Gatekeeper:
             grants = list(
                 db.scalars(select(Grant).where(Grant.user_id == actor.user_id, Grant.case_id == case_id))
             )
+        elevations = self.elevations(db, actor)
         decision = self.policy.decide(
             list(actor.roles),
             action,
@@ -78,7 +105,13 @@ class Gatekeeper:
             case_grants=grants,
             case_id=case_id if image is not None else None,
             now=now,
+            elevations=[(elevation.role, elevation.dataset) for elevation in elevations],
         )
+        step_up: int | None = None
+        if decision.allowed and action == "image:analyze" and image is not None:
+            step_up = stale_step_up(self.settings, image.classification, actor.mfa_verified_at, now)
+            if step_up is not None:
+                decision = Decision.deny(STEP_UP_REQUIRED, decision.role)
         self._record_decision(
             db,
             actor,
@@ -93,9 +126,48 @@ class Gatekeeper:
                 "dataset": printable(dataset),
                 "classification": printable(classification),
                 "document_type": printable(document_type),
+                **({"step_up_minutes": step_up} if step_up is not None else {}),
             },
         )
+        if decision.allowed:
+            self._note_request_use(db, actor, decision, grants, elevations, now)
+        elif image is not None and decision.reason in (GRANT_EXPIRED, GRANT_REVOKED):
+            self._drop_ended(db, actor, image, decision.reason)
         return decision
+
+    def _drop_ended(self, db: Session, actor: ActiveSession, image: Image, reason: str) -> None:
+        """The grant ended while the session held the image: what it opened goes too."""
+        if self._material.drop(actor.id, image.id):
+            self._audit.record(
+                db, category="session", action="session.purge", outcome="success", actor=actor.username,
+                session_id=actor.id, image_id=image.id, case_id=image.case_id, reason=reason,
+                details={"images_purged": [image.id], "count": 1},
+            )  # fmt: skip
+
+    def _note_request_use(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        decision: Decision,
+        grants: list[Grant],
+        elevations: list[RoleElevation],
+        now: datetime,
+    ) -> None:
+        """Record the first use of access that an approved request gave."""
+        request_id: str | None = None
+        if decision.grant_id is not None:
+            grant = next((grant for grant in grants if grant.id == decision.grant_id), None)
+            if grant is not None and grant.source == "request":
+                request_id = grant.request_id
+        if request_id is None and decision.role is not None and decision.role not in actor.roles:
+            request_id = next(
+                (elevation.request_id for elevation in elevations if elevation.role == decision.role), None
+            )
+        if request_id is not None:
+            # Imported here: the request service itself depends on this module.
+            from sealroom.policy.requests import record_request_use
+
+            record_request_use(db, self._audit, now, actor, request_id)
 
     def require(
         self,
@@ -127,6 +199,14 @@ class Gatekeeper:
         if decision.allowed:
             return decision
         db.commit()
+        if decision.reason == STEP_UP_REQUIRED and image is not None:
+            minutes = self.settings.step_up_minutes(image.classification) or 0
+            raise StepUpRequiredError(
+                f"images classified {image.classification!r} need a second-factor check within the last "
+                f"{minutes} minutes; re-verify with your authenticator code (POST /api/v1/session/step-up) "
+                "and repeat the request",
+                max_age_minutes=minutes,
+            )
         if image is not None:
             raise NotFoundError(NOT_IN_SCOPE, reason=decision.reason)
         raise AccessDeniedError(

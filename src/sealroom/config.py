@@ -182,7 +182,7 @@ class StepUpSettings(_Strict):
     """
 
     classifications: dict[str, int] = {}
-    trigger_entities: list[str] = ["CREDIT_CARD", "SSN", "US_SSN", "US_PASSPORT", "US_DRIVER_LICENSE"]
+    trigger_entities: list[str] = ["CREDIT_CARD"]
     trigger_document_types: list[str] = ["identity"]
     raise_to: str | None = None
 

@@ -218,12 +218,22 @@ class SessionManager:
         if db.get(SessionImage, (session_id, image_id)) is None:
             db.add(SessionImage(session_id=session_id, image_id=image_id, opened_at=self._clock.now()))
 
-    def mark_mfa(self, session_id: str) -> None:
-        """Record a fresh second-factor check in the session (step-up)."""
+    def mark_mfa(self, session_id: str) -> ActiveSession:
+        """Record a fresh second-factor check in the session (step-up); returns the updated session.
+
+        Raises ``SessionEndedError`` when the session is over.
+        """
         with self._db.begin() as db:
-            row = db.get(WorkspaceSession, session_id)
-            if row is not None:
-                row.mfa_verified_at = self._clock.now()
+            found = db.execute(
+                select(WorkspaceSession, User)
+                .join(User, User.id == WorkspaceSession.user_id)
+                .where(WorkspaceSession.id == session_id)
+            ).first()
+            if found is None or found[0].ended_at is not None:
+                raise SessionEndedError(NO_SESSION)
+            row, user = found
+            row.mfa_verified_at = self._clock.now()
+            return self._active(row, user)
 
     def _expiry_reason(self, row: WorkspaceSession, now: datetime) -> str | None:
         if now >= row.absolute_expires_at:

@@ -36,6 +36,7 @@ from sealroom.material import SessionMaterial
 from sealroom.policy.breakglass import BreakGlassService
 from sealroom.policy.engine import PolicyEngine
 from sealroom.policy.grants import GrantService
+from sealroom.policy.lapsed_grants import close_lapsed_grants
 from sealroom.policy.requests import RequestService
 from sealroom.retention import RetentionService
 from sealroom.sessions import SessionManager
@@ -130,13 +131,14 @@ class Workspace:
         audit = AuditLog(keys.audit_key, clock)
         sessions = SessionManager(db, settings.session, clock, audit, SessionMaterial())
         policy = PolicyEngine(settings)
-        gate = Gatekeeper(policy, EgressPolicy(settings), audit, clock, settings)
+        gate = Gatekeeper(policy, EgressPolicy(settings), audit, clock, settings, sessions.material)
         engines = (engines or EngineRegistry()).extended(configured_factories(settings, root))
         blobs = FileBlobStore(root / settings.blob_dir)
         keystore = FileDataKeyStore(_data_key_dir(root, settings))
         vault = VaultService(
             db, settings, LocalKeyProvider(keys), blobs, gate, audit, sessions, clock, keystore
         )
+        vault.move_legacy_keys()  # workspaces from before the key store keep their keys in the database
         grants = GrantService(db, clock, audit, max_duration=timedelta(days=settings.access.grant_max_days))
         alerts = AlertDispatcher(settings.alerts, db, audit, clock)
         return cls(
@@ -172,7 +174,7 @@ class Workspace:
         when another fails; failures are logged by kind only."""
         steps: list[tuple[str, Callable[[], object]]] = [
             ("sessions", self.sessions.end_expired),
-            ("grants", self.gate.close_ended_grants),
+            ("grants", lambda: close_lapsed_grants(self.db, self.audit, self.clock, self.sessions.material)),
             ("requests", self.requests.expire_due),
             ("retention", self.retention.run_if_due),
         ]

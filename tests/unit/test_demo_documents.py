@@ -101,7 +101,8 @@ def test_workspace_toml_is_a_valid_configuration() -> None:
     text = resources.files("sealroom.demo").joinpath("workspace.toml").read_text(encoding="utf-8")
     settings = Settings.model_validate(tomllib.loads(text))
     assert set(settings.datasets) == {"clinical-records", "finance-records", "identity-docs"}
-    assert set(settings.roles) == {"clinician", "intake", "privacy-officer", "auditor", "admin"}
+    assert set(settings.roles) == {"clinician", "intake", "privacy-officer", "supervisor", "auditor", "admin"}
+    assert "request:approve" in settings.roles["supervisor"].actions
     assert settings.roles["clinician"].datasets == ["clinical-records"]
     assert "pii:view_unmasked" in settings.roles["privacy-officer"].actions
     assert settings.roles["auditor"].actions == ["audit:read"] and settings.roles["auditor"].datasets == []

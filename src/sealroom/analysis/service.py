@@ -24,6 +24,13 @@ from sealroom.analysis.egress_observer import AuditingObserver
 from sealroom.analysis.models import AnalysisEngine, AnalysisResult, AnalysisTask, Entity, PageImage
 from sealroom.analysis.orientation import orient_for_redaction
 from sealroom.analysis.output_pii import TextDetector, mark_output_pii
+from sealroom.analysis.prescan import (
+    cache_key,
+    cached_full_analysis,
+    full_analysis,
+    needs_prescan,
+    raise_by_findings,
+)
 from sealroom.analysis.registry import EngineRegistry
 from sealroom.audit.log import AuditLog
 from sealroom.db.models import Image
@@ -88,10 +95,17 @@ class AnalysisService:
             self._gate.require(db, actor, "image:analyze", image=image)
             db.commit()  # the decision is on record before the (slow) decrypt; no write lock held
             egress = self._gate.require_egress(db, actor, image, engine.info()) if external else None
+            if egress is not None:
+                self._preflight(db, actor, image, engine, task, egress)
             opened = self._vault.open_into_session(db, actor, image)
             db.commit()
+            if self._raise_by_prescan(db, actor, image, opened):
+                # Decided again at the new level: clearance, a fresh second factor, egress ceilings.
+                self._gate.require(db, actor, "image:analyze", image=image)
+                egress = self._gate.require_egress(db, actor, image, engine.info()) if external else None
+                db.commit()
 
-            key = _cache_key(engine.name, egress.mode if egress else None, task)
+            key = cache_key(engine.name, egress.mode if egress else None, task)
             result = opened.results.get(key)
             if result is None:
                 result = self._run(db, actor, image, opened, engine, task, egress)
@@ -181,15 +195,9 @@ class AnalysisService:
     ) -> tuple[Sequence[PageImage], list[Entity]]:
         """The pages an external engine may receive (redacted when egress says so) and the personal
         data known to be on them (for masking the reply). Adds the redaction summary to ``details``."""
-        check_ready = getattr(engine, "check_ready", None)
-        if check_ready is not None:
-            try:
-                check_ready()  # a missing credential fails before the (slow) redaction pass
-            except ConfigError as exc:  # e.g. a key file others can read: the caller gets 503
-                raise EngineUnavailableError(exc.message, reason="engine_misconfigured") from exc
         redacted = egress.mode == "redacted"
         if redacted:
-            self._check_question(task)
+            self._check_question(task)  # again: the pre-scan may have made the mode stricter
         local = self._local_findings(db, actor, image, opened, required=redacted)
         if not redacted:
             return opened.pages, list(local.entities) if local is not None else []
@@ -205,32 +213,63 @@ class AnalysisService:
             }
         return redaction.pages, list(oriented.analysis.entities)
 
-    def _local_findings(
-        self, db: Session, actor: ActiveSession, image: Image, opened: OpenedImage, *, required: bool
-    ) -> AnalysisResult | None:
-        """The offline engine's full analysis of the image: reused from the session when it ran
-        already, run now when ``required`` (redaction needs it). Its run is audited like any other."""
-        local = self._engines.get("local")
-        key = _cache_key("local", None, AnalysisTask())
-        cached = opened.results.get(key)
-        if cached is not None or not required:
-            return cached
+    def _preflight(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        image: Image,
+        engine: AnalysisEngine,
+        task: AnalysisTask,
+        egress: EgressDecision,
+    ) -> None:
+        """What can refuse an external analysis before anything is decrypted or scanned: a missing or
+        unsafe credential, and under ``redacted`` a question naming personal data. Audited as a failed
+        ``analysis.run``."""
         try:
-            result = local.analyze(opened.pages)
-        except Exception as exc:
-            raise AnalysisError(
-                "the offline engine could not find the personal data to redact, so nothing was sent",
-                reason="redaction_failed",
-            ) from exc
-        opened.results[key] = result
-        self._record(
-            db, actor, image, "analysis", "analysis.run", "success",
-            details={"engine": "local", "egress": "none", "task": "describe", "purpose": "redaction",
-                     "pages": len(opened.pages), "document_type": result.document_type,
-                     "entity_counts": dict(Counter(entity.type for entity in result.entities))},
-        )  # fmt: skip
-        db.commit()
-        return result
+            check_ready = getattr(engine, "check_ready", None)
+            if check_ready is not None:
+                try:
+                    check_ready()
+                except ConfigError as exc:  # e.g. a key file others can read: the caller gets 503
+                    raise EngineUnavailableError(exc.message, reason="engine_misconfigured") from exc
+            if egress.mode == "redacted":
+                self._check_question(task)
+        except SealroomError as exc:
+            details = {
+                "engine": engine.name,
+                "egress": engine.egress,
+                "task": task.kind,
+                "egress_mode": egress.mode,
+            }
+            self._record_failure(db, actor, image, details, exc.reason)
+            raise
+
+    def _raise_by_prescan(self, db: Session, actor: ActiveSession, image: Image, opened: OpenedImage) -> bool:
+        """Raise the image's classification when the offline engine's pre-scan finds what
+        ``[step_up]`` names; whether it was raised. Only images below ``raise_to`` are scanned; the
+        scan is the full analysis kept in the session, so a local analysis costs nothing more."""
+        settings = self._gate.settings
+        if not needs_prescan(settings, image):
+            return False
+        findings = self._local_findings(db, actor, image, opened, required=True, purpose="pre-scan")
+        assert findings is not None
+        return raise_by_findings(db, self._audit, settings, actor, image, findings)
+
+    def _local_findings(
+        self,
+        db: Session,
+        actor: ActiveSession,
+        image: Image,
+        opened: OpenedImage,
+        *,
+        required: bool,
+        purpose: str = "redaction",
+    ) -> AnalysisResult | None:
+        """The offline engine's full analysis of the image: from the session, or run now (audited)
+        when ``required`` (redaction and the pre-scan need it)."""
+        if not required:
+            return cached_full_analysis(opened)
+        return full_analysis(db, self._audit, self._engines, actor, image, opened, purpose)
 
     def _check_question(self, task: AnalysisTask) -> None:
         """Under ``redacted`` the question leaves too: it may not carry what redaction removes."""
@@ -254,9 +293,7 @@ class AnalysisService:
     def _record_failure(
         self, db: Session, actor: ActiveSession, image: Image, details: dict[str, Any], problem: str
     ) -> None:
-        self._record(
-            db, actor, image, "analysis", "analysis.run", "failure", reason=problem, details=details
-        )
+        self._record(db, actor, image, "analysis", "analysis.run", "failure", reason=problem, details=details)
         db.commit()
 
     def _record(
@@ -283,8 +320,3 @@ class AnalysisService:
             reason=reason,
             details=details,
         )
-
-
-def _cache_key(engine: str, egress_mode: str | None, task: AnalysisTask) -> str:
-    """Where a result is kept in the session: per engine, egress mode and task."""
-    return f"{engine}/{egress_mode or 'in-process'}/{task.cache_key()}"

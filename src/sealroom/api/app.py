@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from sealroom import __version__
-from sealroom.api import audit, auth, engines, images
+from sealroom.api import audit, auth, breakglass, engines, exports, grants, images, requests, retention
 from sealroom.api.body_limit import BodyLimitMiddleware
 from sealroom.api.errors import install_error_handlers
 from sealroom.api.headers import SecurityHeadersMiddleware
@@ -66,6 +66,11 @@ def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
     app.include_router(images.router)
     app.include_router(audit.router)
     app.include_router(engines.router)
+    app.include_router(requests.router)
+    app.include_router(grants.router)
+    app.include_router(breakglass.router)
+    app.include_router(exports.router)
+    app.include_router(retention.router)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:

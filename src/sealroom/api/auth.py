@@ -60,6 +60,23 @@ def logout(response: Response, active: SessionDep, workspace: WorkspaceDep) -> d
     return {"ended": True, "images_purged": len(purged)}
 
 
+class StepUpRequest(BaseModel):
+    """The current code from the user's authenticator app."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    totp: str = Field(min_length=1, max_length=12)
+
+
+@router.post("/session/step-up")
+def step_up(body: StepUpRequest, active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """Re-verify the second factor inside the session, for images whose classification needs a recent
+    check; the session then counts as verified from now."""
+    user = workspace.identity.get_user(active.username)
+    workspace.identity.verify_totp(user, body.totp, session_id=active.id)
+    return session_info(workspace.sessions.mark_mfa(active.id))
+
+
 @router.get("/session")
 def get_session(active: SessionDep) -> dict[str, Any]:
     """The caller's session: who, which roles, and when it ends."""

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from sealroom.cli import audit_cmd, engines_cmd, images_cmd, users_cmd
+from sealroom.cli import (
+    audit_cmd,
+    breakglass_cmd,
+    engines_cmd,
+    exports_cmd,
+    images_cmd,
+    integrations_cmd,
+    requests_cmd,
+    retention_cmd,
+    users_cmd,
+)
 from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace
 from sealroom.workspace import init_workspace
 
@@ -24,6 +34,12 @@ app.add_typer(users_cmd.user_app, name="user")
 app.add_typer(users_cmd.grant_app, name="grant")
 app.add_typer(audit_cmd.audit_app, name="audit")
 app.add_typer(images_cmd.corpus_app, name="corpus")
+app.add_typer(requests_cmd.request_app, name="request")
+app.add_typer(integrations_cmd.integration_app, name="integration")
+app.add_typer(breakglass_cmd.breakglass_app, name="break-glass")
+app.add_typer(exports_cmd.export_app, name="export")
+app.add_typer(retention_cmd.retention_app, name="retention")
+app.add_typer(retention_cmd.hold_app, name="hold")
 app.command("ingest")(images_cmd.ingest)
 app.command("images")(images_cmd.list_images)
 app.command("analyze")(images_cmd.analyze)

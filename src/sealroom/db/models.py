@@ -307,3 +307,5 @@ class AuditHead(Base):
 
 
 Index("ix_grants_user_case", Grant.user_id, Grant.case_id)
+# One review per approver and request, even when two of their approvals race.
+Index("ux_request_reviews_reviewer", RequestReview.request_id, RequestReview.reviewer_id, unique=True)

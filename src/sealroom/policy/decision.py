@@ -17,6 +17,7 @@ DOCUMENT_TYPE_OUT_OF_SCOPE = "document_type_out_of_scope"
 NO_CASE_GRANT = "no_case_grant"
 GRANT_EXPIRED = "grant_expired"
 GRANT_REVOKED = "grant_revoked"
+STEP_UP_REQUIRED = "step_up_required"
 
 REASONS = frozenset(
     {
@@ -32,6 +33,7 @@ REASONS = frozenset(
         NO_CASE_GRANT,
         GRANT_EXPIRED,
         GRANT_REVOKED,
+        STEP_UP_REQUIRED,
     }
 )
 

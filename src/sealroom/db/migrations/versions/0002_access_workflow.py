@@ -1,4 +1,4 @@
-"""access workflow
+"""access workflow: requests and reviews, role elevations, break-glass, legal holds, integration tokens
 
 Revision ID: 0002
 Revises: 0001
@@ -150,6 +150,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("request_reviews", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_request_reviews_request_id"), ["request_id"], unique=False)
+        batch_op.create_index("ux_request_reviews_reviewer", ["request_id", "reviewer_id"], unique=True)
 
     with op.batch_alter_table("grants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source", sa.String(length=16), server_default="admin", nullable=False))
@@ -169,6 +170,7 @@ def downgrade() -> None:
         batch_op.drop_column("source")
 
     with op.batch_alter_table("request_reviews", schema=None) as batch_op:
+        batch_op.drop_index("ux_request_reviews_reviewer")
         batch_op.drop_index(batch_op.f("ix_request_reviews_request_id"))
 
     op.drop_table("request_reviews")
