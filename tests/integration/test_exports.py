@@ -19,6 +19,7 @@ from PIL import Image
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+import sealroom.cli.common as common
 import sealroom.cli.exports_cmd as exports_cmd
 from sealroom.analysis.models import PageImage
 from sealroom.analysis.prescan import FULL_ANALYSIS_KEY
@@ -223,7 +224,7 @@ def test_cli_requests_and_downloads_into_a_new_private_file(
     data = _document("clinical")
     image_id = _ingest(env, data)
     monkeypatch.setattr(exports_cmd, "open_workspace", lambda _path: workspace)
-    monkeypatch.setattr(exports_cmd, "sign_in", lambda _workspace, name: env.session(name))
+    monkeypatch.setattr(common, "sign_in", lambda _workspace, name: env.session(name))
     runner = CliRunner()
 
     result = runner.invoke(

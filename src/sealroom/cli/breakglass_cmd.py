@@ -16,7 +16,7 @@ from sealroom.cli.common import (
     err_console,
     handle_errors,
     open_workspace,
-    sign_in,
+    signed_in,
     terminal_safe,
 )
 
@@ -50,13 +50,10 @@ def take(
 ) -> None:
     """Take emergency access to a case now. An alert goes out and the use waits for review."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         record = opened.breakglass.take(
             active, case_id=case, dataset=dataset, justification=justification, minutes=minutes
         )
-    finally:
-        opened.sessions.end(active.id, "logout")
     console.print(
         Text.assemble(
             ("Emergency access granted ", "bold green"),
@@ -78,11 +75,8 @@ def queue(
 ) -> None:
     """List break-glass uses waiting for review (needs breakglass:review)."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         items = opened.breakglass.queue(active, status="all" if show_all else "open")
-    finally:
-        opened.sessions.end(active.id, "logout")
     if not items:
         console.print("No break-glass uses to review." if not show_all else "No break-glass uses.")
         return
@@ -114,9 +108,6 @@ def review(
 ) -> None:
     """Close a break-glass use as justified or unjustified (not your own)."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         record = opened.breakglass.review(active, break_glass_id, outcome=outcome, note=note)
-    finally:
-        opened.sessions.end(active.id, "logout")
     console.print(f"[green]Reviewed[/] {record.id}: {record.review_outcome}", highlight=False)

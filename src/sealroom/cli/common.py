@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import os
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -98,3 +99,13 @@ def sign_in(workspace: Workspace, username: str) -> ActiveSession:
         user = workspace.identity.authenticate(username, password, code)
     active, _token = workspace.sessions.open(user, mfa_verified=user.mfa_enrolled)
     return active
+
+
+@contextlib.contextmanager
+def signed_in(workspace: Workspace, username: str) -> Iterator[ActiveSession]:
+    """A session for one command, ended (and whatever it opened destroyed) when the command is done."""
+    active = sign_in(workspace, username)
+    try:
+        yield active
+    finally:
+        workspace.sessions.end(active.id, "logout")

@@ -16,7 +16,7 @@ from sealroom.cli.common import (
     console,
     handle_errors,
     open_workspace,
-    sign_in,
+    signed_in,
     terminal_safe,
 )
 from sealroom.errors import ConflictError, InputError
@@ -40,13 +40,10 @@ def export_request(
 ) -> None:
     """Ask for an export of an image you may analyse; it waits for approval."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         request = opened.exports.request_export(
             active, image_id, fmt=export_format, variant=variant, reason=reason
         )
-    finally:
-        opened.sessions.end(active.id, "logout")
     console.print(
         Text.assemble(
             ("Export requested: ", "green"),
@@ -88,11 +85,8 @@ def export_download(
     try:
         os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask
         opened = open_workspace(workspace)
-        active = sign_in(opened, user)
-        try:
+        with signed_in(opened, user) as active:
             export = opened.exports.deliver(active, request_id)
-        finally:
-            opened.sessions.end(active.id, "logout")
         with os.fdopen(fd, "wb") as handle:
             fd = -1
             handle.write(export.data)

@@ -22,6 +22,7 @@ from sealroom.cli.common import (
     handle_errors,
     open_workspace,
     sign_in,
+    signed_in,
     terminal_safe,
 )
 from sealroom.errors import InputError
@@ -96,11 +97,8 @@ def ingest(
 def list_images(user: UserOption, workspace: WorkspaceOption = Path(".")) -> None:
     """List the images you may see (metadata only)."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         images = opened.vault.list_images(active)
-    finally:
-        opened.sessions.end(active.id, "logout")
     table = Table("case", "dataset", "classification", "type", "pages", "ingested (UTC)")
     table.add_column("image id", no_wrap=True, min_width=32)
     for meta in images:
@@ -156,12 +154,11 @@ def analyze(
     chosen = _task_from_options(task, schema, schema_file, question)
     opened = open_workspace(workspace)
     opened.engines.get(engine)  # an unknown engine is refused before a sign-in spends a TOTP code
-    active = sign_in(opened, user)
-    try:
-        with err_console.status(f"Analysing with the {engine} engine ({chosen.kind})…"):
-            result = opened.analysis.analyze(active, image_id, engine, chosen)
-    finally:
-        opened.sessions.end(active.id, "logout")
+    with (
+        signed_in(opened, user) as active,
+        err_console.status(f"Analysing with the {engine} engine ({chosen.kind})…"),
+    ):
+        result = opened.analysis.analyze(active, image_id, engine, chosen)
     if output_format == "json":
         typer.echo(json.dumps(result, indent=2))  # JSON escapes control characters
     elif output_format == "corpus":

@@ -15,7 +15,7 @@ from sealroom.cli.common import (
     console,
     handle_errors,
     open_workspace,
-    sign_in,
+    signed_in,
     terminal_safe,
 )
 from sealroom.errors import InputError
@@ -88,13 +88,10 @@ def submit(
     """Ask for access to a case, to a role on one data set, or to a role."""
     duration = _minutes(hours, minutes)
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         req = opened.requests.submit(
             active, kind, reason=reason, duration_minutes=duration, case_id=case, dataset=dataset, role=role
         )
-    finally:
-        opened.sessions.end(active.id, "logout")
     console.print(f"[green]Submitted[/] request {req.id}", highlight=False)
     console.print(
         f"It needs {req.approvals_required} approval(s) by {req.expires_at.isoformat()[:16]} UTC; "
@@ -119,11 +116,8 @@ def list_requests(
         raise typer.BadParameter("use --review or --all, not both")
     view = "review" if review else "all" if show_all else "mine"
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         found = opened.requests.list(active, view=view, status=status)
-    finally:
-        opened.sessions.end(active.id, "logout")
     table = Table("submitted (UTC)", "kind", "requester", "for", "status", "approvals")
     table.add_column("request id", no_wrap=True, min_width=32)
     for item in found:
@@ -145,11 +139,8 @@ def list_requests(
 def show(request_id: RequestIdArg, user: UserOption, workspace: WorkspaceOption = Path(".")) -> None:
     """Show one request with its reviews."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         view = opened.requests.get(active, request_id)
-    finally:
-        opened.sessions.end(active.id, "logout")
     _print_request(view)
 
 
@@ -163,11 +154,8 @@ def approve(
 ) -> None:
     """Approve a request you may decide (never your own)."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         req = opened.requests.approve(active, request_id, note)
-    finally:
-        opened.sessions.end(active.id, "logout")
     if req.status == "approved":
         until = req.access_expires_at.isoformat()[:16] if req.access_expires_at else "-"
         console.print(f"[green]Approved[/] request {req.id}: access until {until} UTC", highlight=False)
@@ -188,11 +176,8 @@ def deny(
 ) -> None:
     """Deny a request you may decide."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         req = opened.requests.deny(active, request_id, note)
-    finally:
-        opened.sessions.end(active.id, "logout")
     console.print(f"[yellow]Denied[/] request {req.id}", highlight=False)
 
 
@@ -201,9 +186,6 @@ def deny(
 def cancel(request_id: RequestIdArg, user: UserOption, workspace: WorkspaceOption = Path(".")) -> None:
     """Withdraw your own pending request."""
     opened = open_workspace(workspace)
-    active = sign_in(opened, user)
-    try:
+    with signed_in(opened, user) as active:
         req = opened.requests.cancel(active, request_id)
-    finally:
-        opened.sessions.end(active.id, "logout")
     console.print(f"Cancelled request {req.id}", highlight=False)

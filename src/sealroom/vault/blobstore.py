@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from sealroom.errors import ConfigError, ConflictError, InputError, NotFoundError, StorageError
+from sealroom.vault.files import fsync_dir, make_private_dir
 
 __all__ = ["BlobStore", "FileBlobStore", "validate_ref"]
 
@@ -57,7 +58,7 @@ class FileBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        _make_private_dir(self.root, parents=True)
+        make_private_dir(self.root, parents=True)
 
     def _path(self, ref: str) -> Path:
         validate_ref(ref)
@@ -81,7 +82,7 @@ class FileBlobStore:
         path = self._path(ref)
         if path.exists():
             raise ConflictError(f"blob {ref} already exists; stored blobs are never overwritten")
-        _make_private_dir(path.parent)
+        make_private_dir(path.parent)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # mkstemp creates with 0600
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -93,7 +94,7 @@ class FileBlobStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def get(self, ref: str) -> bytes:
         """Read the blob; refuses to follow a symbolic link planted at its path."""
@@ -119,29 +120,8 @@ class FileBlobStore:
             os.unlink(path)
         except FileNotFoundError:
             return
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def exists(self, ref: str) -> bool:
         """Whether a blob is stored under ``ref``."""
         return self._path(ref).is_file()
-
-
-def _make_private_dir(path: Path, *, parents: bool = False) -> None:
-    if path.is_dir():
-        return
-    path.mkdir(mode=0o700, parents=parents, exist_ok=True)
-    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask; set it exactly
-
-
-def _fsync_dir(path: Path) -> None:
-    # Persist the rename/unlink itself; not every platform can open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from sealroom.errors import ConflictError, InputError, StorageError
+from sealroom.vault.files import fsync_dir, make_private_dir
 
 __all__ = ["DataKeyDestroyedError", "DataKeyStore", "FileDataKeyStore", "validate_image_id"]
 
@@ -105,7 +106,7 @@ class FileDataKeyStore:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp_name)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except FileExistsError as exc:
             raise ConflictError(
                 f"image {image_id} already has a data key; keys are never overwritten"
@@ -161,7 +162,7 @@ class FileDataKeyStore:
                     os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             raise StorageError(
                 f"the data key of image {image_id} could not be destroyed "
@@ -194,21 +195,4 @@ class FileDataKeyStore:
         return sorted(found)
 
     def _make_folder(self) -> None:
-        if self.folder.is_dir():
-            return
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.folder, 0o700)  # mkdir's mode is filtered by the umask; set it exactly
-
-
-def _fsync_dir(path: Path) -> None:
-    # Persist the link/unlink itself; not every platform can open a directory.
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        make_private_dir(self.folder, parents=True)
