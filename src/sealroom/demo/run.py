@@ -9,6 +9,7 @@ with purge, and finally the audit chain verified and listed.
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 import time
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pyotp
+from PIL import Image as PILImage
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 from sealroom.api.app import create_app
+from sealroom.api.deps import SESSION_COOKIE
 from sealroom.demo.documents import demo_documents
 from sealroom.sessions import ActiveSession
 from sealroom.vault.service import IngestRequest
@@ -85,6 +88,7 @@ def run_demo(keep: Path | None = None) -> None:
             "dr.alvarez": (["clinician"], "Dr. Sam Alvarez (clinician)"),
             "pat.privacy": (["privacy-officer"], "Pat Moreau (privacy officer)"),
             "kim.audit": (["auditor"], "Kim Osei (compliance auditor)"),
+            "ada.super": (["supervisor"], "Ada Lindqvist (supervisor, approves requests)"),
         }
         secrets: dict[str, str] = {}
         for username, (roles, name) in people.items():
@@ -185,19 +189,24 @@ def run_demo(keep: Path | None = None) -> None:
                 f"  ID card of case KYC-5520 → HTTP {denied.status_code}: {denied.json()['message']}"
             )
 
-            _step("7. A replayed TOTP code is refused")
+            _step(
+                "7. An export: refused until someone else approves; delivered once, redacted and watermarked"
+            )
+            _export(client, ids["clinical"], secrets["ada.super"])
+
+            _step("8. A replayed TOTP code is refused")
             replay = client.post(
                 "/api/v1/login", json={"username": "dr.alvarez", "password": PASSWORD, "totp": first_code}
             )
             console.print(f"  same code again → HTTP {replay.status_code}: {replay.json()['message']}")
 
-            _step("8. The clinician signs out: the session's image material is destroyed")
+            _step("9. The clinician signs out: the session's image material is destroyed")
             logout = client.post("/api/v1/logout").json()
             console.print(f"  images purged from memory: {logout['images_purged']}")
             after = client.get("/api/v1/images")
             console.print(f"  the old session afterwards → HTTP {after.status_code}")
 
-            _step("9. The privacy officer may see values in clear")
+            _step("10. The privacy officer may see values in clear")
             client.cookies.clear()
             officer = client.post(
                 "/api/v1/login",
@@ -211,7 +220,7 @@ def run_demo(keep: Path | None = None) -> None:
             console.print(_entity_table(clear, limit=6))
             client.post("/api/v1/logout", headers=headers)
 
-            _step("10. The auditor verifies the tamper-evident audit log over the API")
+            _step("11. The auditor verifies the tamper-evident audit log over the API")
             client.cookies.clear()
             auditor = client.post(
                 "/api/v1/login",
@@ -228,6 +237,44 @@ def run_demo(keep: Path | None = None) -> None:
             client.post("/api/v1/logout", headers=headers)
         workspace.close()
     console.print(Panel(f"Demo finished in {time.perf_counter() - started:.0f} s", style="green"))
+
+
+def _export(client: TestClient, image_id: str, approver_secret: str) -> None:
+    """The clinician asks to export the lab report; a supervisor approves; it is delivered once."""
+    asked = client.post(
+        "/api/v1/exports",
+        json={"image_id": image_id, "format": "png", "variant": "redacted", "reason": "referral to oncology"},
+    ).json()
+    early = client.post(f"/api/v1/exports/{asked['id']}/download")
+    console.print(f"  request {asked['id'][:12]}… → download before approval: HTTP {early.status_code}")
+    own = client.post(f"/api/v1/requests/{asked['id']}/approve", json={"note": "mine"})
+    console.print(f"  the clinician approving it himself → HTTP {own.status_code}: {own.json()['message']}")
+    clinician = client.cookies.get(SESSION_COOKIE)
+    signed = client.post(
+        "/api/v1/login", json={"username": "ada.super", "password": PASSWORD, "totp": _code(approver_secret)}
+    ).json()
+    supervisor = {"Authorization": f"Bearer {signed['token']}"}
+    approved = client.post(
+        f"/api/v1/requests/{asked['id']}/approve", json={"note": "referral agreed"}, headers=supervisor
+    ).json()
+    client.post("/api/v1/logout", headers=supervisor)
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, clinician or "")
+    console.print(
+        f"  ada.super approves → {approved['status']}, "
+        f"deliverable once until {approved['access_expires_at'][11:19]} UTC"
+    )
+    with console.status("rendering the export: PII and faces burned out, watermark added…"):
+        delivered = client.post(f"/api/v1/exports/{asked['id']}/download")
+    rendering = PILImage.open(io.BytesIO(delivered.content))
+    console.print(
+        f"  delivered {len(delivered.content):,} bytes ({delivered.headers['content-type']}, "
+        f"{rendering.width}x{rendering.height}) with a watermark band, SHA-256 "
+        f"{delivered.headers['x-sealroom-export-sha256'][:16]}… recorded in the audit log",
+        highlight=False,
+    )
+    again = client.post(f"/api/v1/exports/{asked['id']}/download")
+    console.print(f"  a second download → HTTP {again.status_code}: {again.json()['message']}")
 
 
 def _sign_in_direct(workspace: Workspace, username: str, secret: str) -> ActiveSession:
