@@ -33,10 +33,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import Settings
-from sealroom.db.models import Image, LegalHold, SessionImage, WorkspaceSession
+from sealroom.db.models import AuditEvent, Image, LegalHold, SessionImage, WorkspaceSession
 from sealroom.errors import ConflictError, InputError, NotFoundError, SealroomError
 from sealroom.policy.grants import CASE_ID_PATTERN
 from sealroom.sessions import SessionManager, new_id
+from sealroom.statements import clean_statement
 from sealroom.vault.blobstore import BlobStore, FileBlobStore
 from sealroom.vault.keystore import DataKeyStore
 
@@ -62,6 +63,9 @@ class RetentionReport:
     """Images whose deletion failed in part; the next run finishes (or retries) them."""
     orphan_keys_removed: int = 0
     orphan_blobs_removed: int = 0
+    unmatched_keys: list[str] = field(default_factory=list)
+    """Keys without a metadata row that no retention pass decided to delete (e.g. the database was
+    restored from an older backup): reported and kept, never destroyed by the pass."""
 
     @property
     def to_delete(self) -> list[str]:
@@ -268,7 +272,21 @@ class RetentionService:
             self._drop_vanished(actor)
         # Keys of images this pass deleted are not retried here: their failure is already reported.
         skip = image_ids | set(report.deleted)
-        keys = [i for i in self._keystore.list_ids(min_age_seconds=grace) if i not in skip]
+        rowless = [i for i in self._keystore.list_ids(min_age_seconds=grace) if i not in skip]
+        # Only a key whose deletion is on record is finished off; any other rowless key belongs to an
+        # image nobody decided to delete (a database restored from an older backup): keep and report it.
+        with self._db() as db:
+            decided = set(
+                db.scalars(
+                    select(AuditEvent.image_id).where(
+                        AuditEvent.action == "retention.delete", AuditEvent.image_id.in_(rowless)
+                    )
+                )
+            )
+        keys = [i for i in rowless if i in decided]
+        report.unmatched_keys = [i for i in rowless if i not in decided]
+        if report.unmatched_keys and not report.dry_run:
+            self._record_unmatched(actor, report.unmatched_keys)
         keyed = set(self._keystore.list_ids())
         blobs = [r for r in _blob_refs(self._blobs, grace) if r not in blob_refs and r not in keyed]
         if report.dry_run:
@@ -295,6 +313,16 @@ class RetentionService:
                 self._blobs.delete(ref)
                 report.orphan_blobs_removed += 1
 
+    def _record_unmatched(self, actor: str, image_ids: list[str]) -> None:
+        with self._db.begin() as db:
+            self._audit.record(
+                db, category="image", action="retention.unmatched_keys", outcome="failure", actor=actor,
+                reason="no_metadata_row",
+                details={"count": len(image_ids), "image_ids": image_ids[:50],
+                         "remedy": "keys of images missing from the database (restored from an older "
+                                   "backup?) were kept; restore the rows or delete the images by hand"},
+            )  # fmt: skip
+
     def _record_run(self, actor: str, session_id: str | None, report: RetentionReport) -> None:
         with self._db.begin() as db:
             self._audit.record(
@@ -312,6 +340,7 @@ class RetentionService:
                     "failed": len(report.failed),
                     "orphan_keys": report.orphan_keys_removed,
                     "orphan_blobs": report.orphan_blobs_removed,
+                    "unmatched_keys": len(report.unmatched_keys),
                 },
             )
 
@@ -331,11 +360,9 @@ class RetentionService:
         ``NotFoundError`` for an unknown image. Audit: ``legal_hold.place``."""
         if (case_id is None) == (image_id is None):
             raise InputError("a legal hold covers exactly one case (case_id) or one image (image_id)")
-        reason = reason.strip()
-        if not reason or len(reason) > MAX_REASON_CHARS:
-            raise InputError(
-                f"a legal hold needs a reason (the matter or instruction), 1-{MAX_REASON_CHARS} characters"
-            )
+        reason = clean_statement(
+            reason, what="reason for the legal hold (the matter or instruction)", maximum=MAX_REASON_CHARS
+        )
         if case_id is not None and not CASE_ID_PATTERN.match(case_id):
             raise InputError(
                 "a case id is 1-128 characters: letters, digits and . _ : / # - "
@@ -374,6 +401,13 @@ class RetentionService:
             )
             db.commit()
             return hold
+
+    def images_covered(self, hold: LegalHold) -> int:
+        """How many stored images a hold covers now (a case hold may be placed before any arrive)."""
+        with self._db() as db:
+            if hold.image_id is not None:
+                return 1 if db.get(Image, hold.image_id) is not None else 0
+            return len(list(db.scalars(select(Image.id).where(Image.case_id == hold.case_id))))
 
     def release_hold(self, actor: str, hold_id: str, *, session_id: str | None = None) -> LegalHold:
         """Release a legal hold; what it covered falls under retention again from the next run.

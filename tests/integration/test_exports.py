@@ -178,12 +178,21 @@ def test_delivery_after_the_window_is_gone(env: Env, api: TestClient) -> None:
     assert _events(env, "access.request.expire")[-1].details["phase"] == "delivery_window_passed"
 
 
+@pytest.mark.slow  # an original is pre-scanned too (OCR)
 def test_an_original_export_needs_two_approvals_and_is_the_file_exactly(env: Env) -> None:
     workspace = _allow_original_exports(env)
     data = _document("clinical")
     image_id = _ingest(env, data)
     with _app_client(workspace) as api:
-        headers = login(api, env, "sam")
+        # The original shows everything unmasked: a role that sees masked results may not take it.
+        sam = login(api, env, "sam")
+        refused = api.post(
+            "/api/v1/exports",
+            json={"image_id": image_id, "format": "png", "variant": "original", "reason": "transfer"},
+            headers=sam,
+        )
+        assert refused.status_code == 403 and refused.json()["reason"] == "original_needs_unmasked_view"
+        headers = login(api, env, "pat")
         request = _request(api, headers, image_id, variant="original")
         assert request["approvals_required"] == 2
         _approve(env, str(request["id"]), "ada")
@@ -217,6 +226,7 @@ def test_an_original_export_needs_two_approvals_and_is_the_file_exactly(env: Env
     assert reasons == ["awaiting_approval", "not_requester", "already_delivered"]
 
 
+@pytest.mark.slow  # an original is pre-scanned too (OCR)
 def test_cli_requests_and_downloads_into_a_new_private_file(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,7 +239,7 @@ def test_cli_requests_and_downloads_into_a_new_private_file(
 
     result = runner.invoke(
         exports_cmd.export_app,
-        ["request", image_id, "--user", "sam", "--format", "png", "--variant", "original",
+        ["request", image_id, "--user", "pat", "--format", "png", "--variant", "original",
          "--reason", "transfer"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -242,14 +252,14 @@ def test_cli_requests_and_downloads_into_a_new_private_file(
     taken = tmp_path / "taken.png"
     taken.write_bytes(b"keep me")
     result = runner.invoke(
-        exports_cmd.export_app, ["download", request_id, "--user", "sam", "--out", str(taken)]
+        exports_cmd.export_app, ["download", request_id, "--user", "pat", "--out", str(taken)]
     )
     assert result.exit_code == 9 and "exists already" in result.output
     assert taken.read_bytes() == b"keep me"
 
     out = tmp_path / "export.png"
     result = runner.invoke(
-        exports_cmd.export_app, ["download", request_id, "--user", "sam", "--out", str(out)]
+        exports_cmd.export_app, ["download", request_id, "--user", "pat", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == data and os.stat(out).st_mode & 0o777 == 0o600
@@ -257,7 +267,7 @@ def test_cli_requests_and_downloads_into_a_new_private_file(
 
     second = tmp_path / "second.png"
     result = runner.invoke(
-        exports_cmd.export_app, ["download", request_id, "--user", "sam", "--out", str(second)]
+        exports_cmd.export_app, ["download", request_id, "--user", "pat", "--out", str(second)]
     )
     assert result.exit_code == 13 and "delivered once" in result.output
     assert not second.exists()

@@ -347,19 +347,29 @@ def test_orphaned_keys_and_blobs_are_removed_after_the_grace_period(env: Env) ->
     ids = _ingest(env)
     store = _keystore(env)
     blobs = FileBlobStore(env.root / "blobs")
-    old, fresh, lone_blob = "a" * 32, "b" * 32, "c" * 32
-    for orphan in (old, fresh):
+    old, fresh, lone_blob, unrecorded = "a" * 32, "b" * 32, "c" * 32, "d" * 32
+    for orphan in (old, fresh, unrecorded):
         store.put(orphan, b"\x01" * 40)
         blobs.put(orphan, b"\x02" * 64)
     blobs.put(lone_blob, b"\x03" * 64)
     grace = ORPHAN_GRACE.total_seconds()
     for path in (store.folder / f"{old}.key", _blob(env, old), _blob(env, lone_blob)):
         _age(path, grace + 60)
+    for path in (store.folder / f"{unrecorded}.key", _blob(env, unrecorded)):
+        _age(path, grace + 60)
+    with env.workspace.db.begin() as db:  # a pass recorded the deletion of `old`, then failed to destroy it
+        env.workspace.audit.record(
+            db, category="image", action="retention.delete", outcome="success", actor="system:retention",
+            image_id=old, details={"method": "crypto-shred"},
+        )  # fmt: skip
 
     report = env.workspace.retention.run()
 
     assert (report.orphan_keys_removed, report.orphan_blobs_removed) == (1, 1)
-    assert store.list_ids() == sorted([*ids.values(), fresh])  # a fresh one may be an ingest in flight
+    # No deletion was ever decided for `unrecorded`: kept and reported, not destroyed.
+    assert report.unmatched_keys == [unrecorded]
+    assert [e.details["count"] for e in _events(env, "retention.unmatched_keys")] == [1]
+    assert store.list_ids() == sorted([*ids.values(), fresh, unrecorded])  # fresh: maybe an ingest in flight
     assert not _blob(env, old).exists() and not _blob(env, lone_blob).exists()
     assert _blob(env, fresh).exists()
     assert all(_blob(env, image_id).exists() for image_id in ids.values())  # live images untouched
@@ -475,6 +485,7 @@ def _api_holds_and_run(env: Env, admin_client: TestClient, ids: dict[str, str]) 
     assert placed.status_code == 201, placed.text
     hold = placed.json()
     assert hold["active"] is True and hold["placed_by"] == "alex" and hold["image_id"] == ids["identity"]
+    assert hold["images_covered"] == 1
     both = {"case_id": CLINICAL_CASE, "image_id": ids["clinical"], "reason": "x"}
     assert admin_client.post("/api/v1/legal-holds", json=both, headers=headers).status_code == 400
     extra = {"case_id": CLINICAL_CASE, "reason": "x", "note": "y"}
@@ -501,6 +512,19 @@ def _api_holds_and_run(env: Env, admin_client: TestClient, ids: dict[str, str]) 
 
 
 # --- CLI ----------------------------------------------------------------------------------------------
+
+
+def test_a_hold_on_a_case_without_images_says_it_covers_none(env: Env, admin_client: TestClient) -> None:
+    headers = login(admin_client, env, "alex")
+    placed = admin_client.post(
+        "/api/v1/legal-holds",
+        json={"case_id": "ENC-2026-9999", "reason": "litigation notice"},
+        headers=headers,
+    )
+    assert placed.status_code == 201 and placed.json()["images_covered"] == 0
+    for reason in ("\u200b\u200b", "\u202e \x00"):
+        body = {"case_id": CLINICAL_CASE, "reason": reason}
+        assert admin_client.post("/api/v1/legal-holds", json=body, headers=headers).status_code == 400
 
 
 def _cli() -> typer.Typer:

@@ -88,7 +88,7 @@ def place_hold(body: HoldRequest, active: SessionDep, workspace: WorkspaceDep) -
         reason=body.reason,
         session_id=active.id,
     )
-    return hold_view(hold)
+    return {**hold_view(hold), "images_covered": workspace.retention.images_covered(hold)}
 
 
 @router.post("/legal-holds/{hold_id}/release")

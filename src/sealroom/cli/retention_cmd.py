@@ -58,6 +58,13 @@ def retention_run(
         )
         for image_id in report.deleted:
             console.print(f"  [green]deleted[/] {image_id}", highlight=False)
+    if report.unmatched_keys:
+        console.print(
+            f"[yellow]warning:[/] {len(report.unmatched_keys)} data key(s) belong to images missing from the "
+            "database and were kept (was the database restored from an older backup?); see the "
+            "retention.unmatched_keys audit record",
+            highlight=False,
+        )
     for image_id in report.held:
         console.print(f"  [yellow]held[/] {image_id}", highlight=False)
     for image_id in report.failed:
@@ -80,11 +87,18 @@ def hold_add(
     opened = open_workspace(workspace)
     try:
         hold = opened.retention.place_hold(operator(), case_id=case, image_id=image, reason=reason)
+        covered = opened.retention.images_covered(hold)
     finally:
         opened.close()
     target = f"case {hold.case_id}" if hold.case_id else f"image {hold.image_id}"
     console.print(Text.assemble(("On hold", "green"), f" {terminal_safe(target)}"))
-    console.print(f"hold id: {hold.id}", highlight=False)
+    console.print(f"hold id: {hold.id}; images covered now: {covered}", highlight=False)
+    if covered == 0:
+        console.print(
+            "[yellow]warning:[/] no stored image is in this case yet: check the case id (the hold also "
+            "covers images filed into the case later)",
+            highlight=False,
+        )
 
 
 @hold_app.command("list")

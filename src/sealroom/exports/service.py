@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sealroom.access import Gatekeeper, printable
 from sealroom.analysis.models import AnalysisResult
 from sealroom.analysis.orientation import orient_for_redaction
-from sealroom.analysis.prescan import full_analysis, raise_by_findings
+from sealroom.analysis.prescan import full_analysis, needs_prescan, raise_by_findings
 from sealroom.analysis.registry import EngineRegistry
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
@@ -45,6 +45,7 @@ from sealroom.errors import (
 from sealroom.exports.render import ExportFormat, Watermark, render_export
 from sealroom.material import OpenedImage
 from sealroom.sessions import ActiveSession, new_id
+from sealroom.statements import clean_statement
 from sealroom.vault.service import VaultService
 
 FORMATS: tuple[ExportFormat, ...] = ("png", "pdf")
@@ -131,9 +132,7 @@ class ExportService:
         reason ``original_export_not_allowed``). Audit: ``access.decision``, ``access.request.submit``.
         """
         checked_format, checked_variant = _checked_choice(fmt, variant)
-        reason = reason.strip()
-        if not 1 <= len(reason) <= MAX_REASON:
-            raise InputError(f"say why you need the export: a reason of 1-{MAX_REASON} characters")
+        reason = clean_statement(reason, what="reason for the export", maximum=MAX_REASON)
         with self._db() as db:
             image = db.get(Image, image_id)
             if image is None:
@@ -187,9 +186,17 @@ class ExportService:
             return request
 
     def _require_original_allowed(self, db: Session, actor: ActiveSession, image: Image) -> None:
-        """Refuse (audited, committed) an original export where the data set does not allow one."""
+        """Refuse (audited, committed) an original export where the data set does not allow one, or
+        for a role that may not see personal data unmasked (the original shows it all)."""
         dataset = self._settings.datasets.get(image.dataset)
         if dataset is not None and dataset.export_original:
+            if not self._gate.decide(db, actor, "pii:view_unmasked", image=image).allowed:
+                db.commit()
+                raise AccessDeniedError(
+                    "an original shows every personal detail unmasked, and your role may not see them "
+                    "(pii:view_unmasked); ask for the redacted variant",
+                    reason="original_needs_unmasked_view",
+                )
             return
         self._audit.record(
             db,
@@ -235,14 +242,16 @@ class ExportService:
                 db.commit()  # the decisions are on record before the (slow) decrypt and render
                 opened = self._vault.open_into_session(db, actor, image)
                 db.commit()
+                redacted = request.export_variant == "redacted"
                 local: AnalysisResult | None = None
-                if request.export_variant == "redacted":
+                # An original is checked for content too: what it turns out to be decides who may take it.
+                if redacted or needs_prescan(self._settings, image):
                     local = full_analysis(db, self._audit, self._engines, actor, image, opened, "export")
                     if raise_by_findings(db, self._audit, self._settings, actor, image, local):
                         # Decided again at the new level: clearance and a fresh second factor.
                         self._gate.require(db, actor, "image:analyze", image=image)
                         db.commit()
-                rendered = self._render(actor, image, request, opened, local)
+                rendered = self._render(actor, image, request, opened, local if redacted else None)
                 # A logout, timeout or disabled user during the render: nothing is delivered.
                 self._vault.check_session_live(actor)
                 return self._claim(db, actor, image, request, rendered)

@@ -25,7 +25,7 @@ from sealroom.errors import AuthenticationError, ConflictError, InputError, NotF
 
 TOKEN_PREFIX = "srint_"  # noqa: S105  (a public prefix, not a secret)
 """Every integration token starts with this, so it is told apart from a session token at a glance."""
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 INVALID_TOKEN = "the integration token is not valid"  # noqa: S105  (a message)
 
 

@@ -48,7 +48,7 @@ from sealroom.identity.passwords import PasswordHashing, check_password_policy
 from sealroom.identity.throttle import LoginThrottler
 from sealroom.keys import WorkspaceKeys
 
-USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}$")
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}\Z")
 BAD_CREDENTIALS = "sign-in failed: the username, password or code is not correct"
 CODE_REQUIRED = "a code from your authenticator app is required"
 CODE_ALREADY_USED = "that code was already used; wait for the next code from your authenticator app"

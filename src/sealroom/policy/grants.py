@@ -26,7 +26,8 @@ from sealroom.errors import AccessDeniedError, ConflictError, InputError, NotFou
 from sealroom.identity.interfaces import AuditSink
 from sealroom.identity.service import canonical_username
 
-CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}$")
+# \Z, not $: "$" also matches before a final newline, so "CASE\n" would pass.
+CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,127}\Z")
 MAX_PURPOSE = 512
 MAX_CASES_PER_CALL = 100
 CREATE_SOURCES = ("admin", "integration")
