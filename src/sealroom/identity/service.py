@@ -199,7 +199,8 @@ class IdentityService:
             user = self._load(db, username)
             if user.mfa_enrolled and not replace:
                 raise ConflictError(
-                    f"{user.username} already has a second factor; replace it explicitly to issue a new one"
+                    f"{user.username} already has a second factor; to issue a new one (the old one stops "
+                    f"working), replace it explicitly: sealroom user enroll-mfa {user.username} --replace"
                 )
             action = "auth.mfa.reset" if user.mfa_enrolled else "auth.mfa.enroll"
             secret = totp.new_secret()
