@@ -51,6 +51,9 @@ def test_a_data_set_elevation_widens_scope_there_only_and_ends_by_itself(
 
     assert client.get(f"/api/v1/images/{identity}", headers=sam).status_code == 200
     assert client.get(f"/api/v1/images/{identity}", headers=sam).status_code == 200
+    held = client.get("/api/v1/session", headers=sam).json()
+    assert [(e["role"], e["dataset"]) for e in held["elevations"]] == [("privacy-officer", "identity-docs")]
+    assert [g["case_id"] for g in held["grants"]] == [CLINICAL_CASE]
     listed = [image["id"] for image in client.get("/api/v1/images", headers=sam).json()["images"]]
     assert identity in listed and statement not in listed
     # The same role elsewhere would cover finance-records; the elevation is limited to identity-docs.

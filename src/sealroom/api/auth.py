@@ -78,6 +78,18 @@ def step_up(body: StepUpRequest, active: SessionDep, workspace: WorkspaceDep) ->
 
 
 @router.get("/session")
-def get_session(active: SessionDep) -> dict[str, Any]:
-    """The caller's session: who, which roles, and when it ends."""
-    return session_info(active)
+def get_session(active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
+    """The caller's session: who, which roles, when it ends, and the access they hold right now (case
+    grants and temporary role elevations, with when each ends)."""
+    with workspace.db() as db:
+        elevations = workspace.gate.elevations(db, active)
+    grants = workspace.grants.active_grants(active.user_id)
+    return {
+        **session_info(active),
+        "grants": [
+            {"case_id": g.case_id, "source": g.source, "expires_at": g.expires_at.isoformat()} for g in grants
+        ],
+        "elevations": [
+            {"role": e.role, "dataset": e.dataset, "expires_at": e.expires_at.isoformat()} for e in elevations
+        ],
+    }
