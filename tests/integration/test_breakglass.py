@@ -212,6 +212,7 @@ def test_access_ends_when_the_minutes_pass(env: Env, api: TestClient) -> None:
     with env.workspace.db() as db:
         [grant] = db.scalars(select(Grant).where(Grant.source == "break_glass")).all()
     assert grant.request_id == response.json()["id"]
+    assert grant.purpose == f"break-glass {response.json()['id']}"  # not the justification
     # Once it ran out, a new emergency may be declared again.
     assert _take(api, sam).status_code == 201
 
@@ -220,6 +221,13 @@ def test_longer_than_the_data_set_allows_is_refused(env: Env, api: TestClient) -
     response = _take(api, login(api, env, "sam"), minutes=61)
     assert response.status_code == 400
     assert "1-60 minutes" in response.json()["message"]
+
+
+@pytest.mark.parametrize("minutes", [True, "30", 30.0])
+def test_minutes_must_be_a_whole_number(env: Env, api: TestClient, minutes: object) -> None:
+    response = _take(api, login(api, env, "sam"), minutes=minutes)
+    assert response.status_code == 422, response.text
+    assert _events(env, "access.break_glass") == []
 
 
 def test_data_set_without_break_glass_is_refused(env: Env, api: TestClient) -> None:
@@ -231,14 +239,46 @@ def test_data_set_without_break_glass_is_refused(env: Env, api: TestClient) -> N
     assert _events(env, "access.break_glass") == []
 
 
-def test_roles_must_cover_the_data_set(env: Env, api: TestClient) -> None:
-    response = _take(api, login(api, env, "kim"))  # the auditor has no data sets
+@pytest.mark.parametrize("user", ["kim", "nora", "ada"])  # auditor, intake, supervisor
+def test_only_staff_who_analyse_the_data_set_may_break_the_glass(
+    env: Env, api: TestClient, user: str
+) -> None:
+    response = _take(api, login(api, env, user))
+
     assert response.status_code == 403
     assert response.json()["reason"] == "no_role_permits_action"
+    assert "do not allow analysing images of data set clinical-records" in response.json()["message"]
+    denial = _events(env, "access.decision")[-1]
+    assert (denial.actor, denial.outcome, denial.details["requested"]) == (user, "deny", "image:analyze")
     assert _events(env, "access.break_glass") == []
 
 
-@pytest.mark.parametrize("justification", ["help", "   urgent, need it now    ", ""])
+def test_a_role_for_another_data_set_is_not_enough(env: Env) -> None:
+    path = env.root / "sealroom.toml"
+    text = path.read_text(encoding="utf-8")
+    old = "approvals_required = 2           # restricted data: two approvers"
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, old + "\nbreak_glass = true"), encoding="utf-8")
+    env.reopen()
+    with _client(env) as client:
+        # The clinician analyses clinical records only.
+        response = _take(client, login(client, env, "sam"), dataset="identity-docs")
+        assert response.status_code == 403 and response.json()["reason"] == "dataset_out_of_scope"
+        # The privacy officer analyses identity documents: the same request is granted.
+        assert _take(client, login(client, env, "pat"), dataset="identity-docs").status_code == 201
+
+
+@pytest.mark.parametrize(
+    "justification",
+    [
+        "help",
+        "   urgent, need it now    ",
+        "",
+        "\u200b" * 30,
+        "\x00\x07\x1b" * 9,
+        "urgent\u202e" + "\u2060" * 30,
+    ],
+)
 def test_a_short_justification_is_refused(env: Env, api: TestClient, justification: str) -> None:
     response = _take(api, login(api, env, "sam"), justification=justification)
     assert response.status_code in (400, 422)
@@ -260,8 +300,11 @@ def test_a_case_with_material_in_another_data_set_is_refused(env: Env, api: Test
 
 
 def test_the_queue_lists_a_use_until_another_reviewer_closes_it(env: Env, api: TestClient) -> None:
-    ada, ben, sam = login(api, env, "ada"), login(api, env, "ben"), login(api, env, "sam")
-    taken = _take(api, ada).json()  # a supervisor's role covers clinical records too
+    # A ward supervisor who also treats: she may take emergency access, and review others' uses.
+    env.workspace.identity.add_user("cleo", PASSWORD, ["clinician", "supervisor"], actor="operator:test")
+    env.secrets["cleo"] = env.workspace.identity.enroll_mfa("cleo", actor="operator:test").secret
+    cleo, ben, sam = login(api, env, "cleo"), login(api, env, "ben"), login(api, env, "sam")
+    taken = _take(api, cleo).json()
 
     assert api.get("/api/v1/break-glass", headers=sam).status_code == 403  # no breakglass:review
     [item] = api.get("/api/v1/break-glass", headers=ben).json()["items"]
@@ -269,11 +312,17 @@ def test_the_queue_lists_a_use_until_another_reviewer_closes_it(env: Env, api: T
 
     note = "Confirmed with the ED: patient admitted unconscious at 03:10"
     own = api.post(
-        f"/api/v1/break-glass/{taken['id']}/review", json={"outcome": "justified", "note": note}, headers=ada
+        f"/api/v1/break-glass/{taken['id']}/review", json={"outcome": "justified", "note": note}, headers=cleo
     )
     assert own.status_code == 403 and own.json()["reason"] == "own_break_glass"
     assert _events(env, "access.break_glass.review")[-1].outcome == "deny"
 
+    blank = api.post(
+        f"/api/v1/break-glass/{taken['id']}/review",
+        json={"outcome": "justified", "note": "\u200b\u2060\x00"},
+        headers=ben,
+    )
+    assert blank.status_code == 400 and "say what you found" in blank.json()["message"]
     reviewed = api.post(
         f"/api/v1/break-glass/{taken['id']}/review", json={"outcome": "justified", "note": note}, headers=ben
     )

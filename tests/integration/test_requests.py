@@ -17,11 +17,11 @@ from sealroom.api.app import create_app
 from sealroom.api.requests import router
 from sealroom.cli import requests_cmd
 from sealroom.db.models import AccessRequest, AuditEvent, Grant, RoleElevation
-from sealroom.demo.documents import render_lab_report
+from sealroom.demo.documents import render_id_card, render_lab_report
 from sealroom.sessions import new_id
 from sealroom.vault.service import IngestRequest
 from sealroom.workspace import Workspace
-from tests.conftest import PASSWORD, Env, login
+from tests.conftest import CLINICAL_CASE, PASSWORD, Env, login
 
 CASE = "ENC-REQ-0007"
 REASON = "Covering the ward round for Dr Okafor on Tuesday"
@@ -142,7 +142,7 @@ def test_approved_case_request_opens_the_case_until_it_ends_by_itself(env: Env, 
     with env.workspace.db() as db:
         grant = db.scalars(select(Grant).where(Grant.case_id == CASE)).one()
     assert grant.source == "request" and grant.request_id == req["id"] and grant.granted_by == "ada"
-    assert grant.purpose.startswith(f"request {req['id']}: ")
+    assert grant.purpose == f"request {req['id']}"  # the reason stays with the request's readers
 
     env.clock.advance(minutes=61)
     sam = login(api, env, "sam")
@@ -183,12 +183,13 @@ def test_approver_needs_request_approve_on_the_data_set(env: Env, api: TestClien
     pat = login(api, env, "pat")
     before = _last_seq(env)
 
+    # Pat may not even see the request: deciding it answers exactly as an unknown id does.
     response = _approve(api, pat, req["id"])
+    unknown = _approve(api, pat, "0" * 32)
 
-    assert response.status_code == 403
-    assert (
-        "request:approve" in response.json()["message"] and "clinical-records" in response.json()["message"]
-    )
+    assert response.status_code == unknown.status_code == 404
+    assert response.json() == unknown.json()
+    assert "clinical-records" not in response.text
     decision = next(e for e in _events(env, before) if e.action == "access.decision")
     assert (decision.actor, decision.outcome, decision.details["requested"]) == (
         "pat",
@@ -196,7 +197,80 @@ def test_approver_needs_request_approve_on_the_data_set(env: Env, api: TestClien
         "request:approve",
     )
     assert api.get(f"/api/v1/requests/{req['id']}", headers=pat).status_code == 404
+
+    # The auditor sees every request, so she is told what she lacks.
+    seen = _approve(api, login(api, env, "kim"), req["id"])
+    assert seen.status_code == 403
+    assert "request:approve" in seen.json()["message"] and "clinical-records" in seen.json()["message"]
     assert api.get(f"/api/v1/requests/{req['id']}", headers=sam).json()["status"] == "pending"
+
+
+def test_a_case_request_needs_approvers_for_every_data_set_the_case_is_in(env: Env, api: TestClient) -> None:
+    _ingest_lab(env)
+    intake = env.session("nora")
+    env.workspace.vault.ingest(
+        intake, render_id_card(), IngestRequest("identity-docs", CASE, "identity", "restricted")
+    )
+    pat = login(api, env, "pat")
+
+    # Named under clinical-records (one approval), the case also holds an identity document (two).
+    req = _submit(api, pat, dataset="clinical-records")
+    assert req["approvals_required"] == 2
+    # A supervisor limited to clinical-records may not decide it.
+    clinical_only = _submit(
+        api, login(api, env, "sam"), kind="dataset", role="supervisor", dataset="clinical-records"
+    )
+    assert _approve(api, login(api, env, "ada"), clinical_only["id"]).json()["status"] == "approved"
+    refused = _approve(api, login(api, env, "sam"), req["id"])
+    assert refused.status_code == 404  # sam cannot see it either
+
+    ada, ben = login(api, env, "ada"), login(api, env, "ben")
+    assert _approve(api, ada, req["id"]).json()["status"] == "pending"
+    env.clock.advance(seconds=1)
+    assert _approve(api, ben, req["id"]).json()["status"] == "approved"
+    scopes = {
+        e.details["dataset"]
+        for e in _events(env)
+        if e.action == "access.decision"
+        and e.actor == "ben"
+        and e.details.get("requested") == "request:approve"
+    }
+    assert scopes == {"clinical-records", "identity-docs"}
+
+
+def test_a_case_that_grows_into_a_stricter_data_set_needs_its_approvals(env: Env, api: TestClient) -> None:
+    req = _submit(api, login(api, env, "sam"))
+    assert req["approvals_required"] == 1
+    intake = env.session("nora")  # an identity document joins the case while the request waits
+    env.workspace.vault.ingest(
+        intake, render_id_card(), IngestRequest("identity-docs", CASE, "identity", "restricted")
+    )
+
+    first = _approve(api, login(api, env, "ada"), req["id"])
+
+    assert first.status_code == 200, first.text
+    assert (first.json()["status"], first.json()["approvals_required"]) == ("pending", 2)
+    approve = [e for e in _events(env) if e.action == "access.request.approve"][-1]
+    assert (approve.details["approvals_required"], approve.details["approvals_required_before"]) == (2, 1)
+    env.clock.advance(seconds=1)
+    assert _approve(api, login(api, env, "ben"), req["id"]).json()["status"] == "approved"
+
+
+def test_lowering_the_approval_rule_does_not_lower_a_pending_request(env: Env) -> None:
+    with TestClient(create_app(env.workspace, sweep=False)) as client:
+        req = _submit(
+            client, login(client, env, "sam"), kind="dataset", dataset="identity-docs", role="privacy-officer"
+        )
+    assert req["approvals_required"] == 2
+    config = env.root / "sealroom.toml"
+    text = config.read_text(encoding="utf-8")
+    old = "approvals_required = 2           # restricted data: two approvers"
+    assert text.count(old) == 1
+    config.write_text(text.replace(old, "approvals_required = 1"), encoding="utf-8")
+    workspace = env.reopen()
+    with TestClient(create_app(workspace, sweep=False)) as client:
+        first = _approve(client, login(client, env, "ada"), req["id"])
+        assert (first.json()["status"], first.json()["approvals_required"]) == ("pending", 2)
 
 
 def test_denied_request_gives_no_access_and_ends_the_request(env: Env, api: TestClient) -> None:
@@ -320,6 +394,39 @@ def test_submissions_are_checked_and_refusals_audited(env: Env, api: TestClient)
     assert duplicate.status_code == 409 and first["id"] in duplicate.json()["message"]
 
 
+def test_reasons_and_notes_must_say_something_visible(env: Env, api: TestClient) -> None:
+    sam = login(api, env, "sam")
+    for invisible in ("\u200b" * 30, "\x00\x07\x1b" * 5, "\u202e\u2066 \ufeff"):
+        refused = api.post(
+            "/api/v1/requests",
+            json={"kind": "case", "dataset": "clinical-records", "case_id": CASE, "reason": invisible,
+                  "duration_minutes": 60},
+            headers=sam,
+        )  # fmt: skip
+        assert refused.status_code == 400 and "say why" in refused.json()["message"], refused.text
+        assert [e for e in _events(env) if e.action == "access.request.submit"][-1].reason == "reason_missing"
+    # Display-steering characters are dropped from what approvers will read.
+    req = _submit(api, sam, reason="Ward\u202e round \u200bcover\n\tplease")
+    assert req["reason"] == "Ward round cover please"
+
+    ada = login(api, env, "ada")
+    blank = api.post(f"/api/v1/requests/{req['id']}/deny", json={"note": "\u200b\u2060 "}, headers=ada)
+    assert blank.status_code == 400 and "denial needs a note" in blank.json()["message"]
+    assert api.get(f"/api/v1/requests/{req['id']}", headers=sam).json()["status"] == "pending"
+    approved = _approve(api, ada, req["id"], "\u200b")  # an approval's note is optional
+    assert approved.status_code == 200 and approved.json()["reviews"][0]["note"] == ""
+
+
+def test_a_duration_must_be_a_whole_number(env: Env, api: TestClient) -> None:
+    sam = login(api, env, "sam")
+    base = {"kind": "case", "reason": REASON, "dataset": "clinical-records", "case_id": CASE}
+    for duration in (True, "60", 60.0):
+        response = api.post("/api/v1/requests", json={**base, "duration_minutes": duration}, headers=sam)
+        assert response.status_code == 422, (duration, response.text)
+    with env.workspace.db() as db:
+        assert db.scalars(select(AccessRequest)).all() == []
+
+
 def test_only_the_requester_cancels_and_only_while_pending(env: Env, api: TestClient) -> None:
     sam = login(api, env, "sam")
     req = _submit(api, sam)
@@ -398,7 +505,7 @@ def test_export_of_a_vanished_image_cannot_be_approved(env: Env, api: TestClient
         )  # fmt: skip
         db.commit()
 
-    assert _approve(api, login(api, env, "pat"), request_id).status_code == 403
+    assert _approve(api, login(api, env, "pat"), request_id).status_code == 404  # not theirs to see
     gone = _approve(api, login(api, env, "ada"), request_id)
 
     assert gone.status_code == 409 and "no longer exists" in gone.json()["message"]
@@ -449,9 +556,10 @@ def test_cli_submit_review_approve_and_show(env: Env, monkeypatch: pytest.Monkey
     )
     assert code == 0, out
     request_id = re.search(r"request ([0-9a-f]{32})", out).group(1)  # type: ignore[union-attr]
+    assert f"sealroom request show {request_id} --user sam" in out
 
     code, out = _cli(env, monkeypatch, "ada", "list", "--review")
-    assert code == 0 and request_id in out and f"case {CASE}" in out, out
+    assert code == 0 and request_id in out and f"case {CASE}" in out and REASON in out, out
     code, out = _cli(env, monkeypatch, "sam", "approve", request_id)
     assert code == 7 and "your own request" in out
     code, out = _cli(env, monkeypatch, "ada", "approve", request_id, "--note", "ok")
@@ -477,3 +585,16 @@ def test_cli_deny_needs_a_note_and_duration_needs_one_unit(env: Env, monkeypatch
     assert code == 0 and "Denied" in out
     code, out = _cli(env, monkeypatch, "sam", "list", "--status", "denied")
     assert code == 0 and request_id in out and "1 request(s)" in out
+
+
+def test_cli_review_list_shows_what_an_export_is(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    image_id = _ingest_lab(env, CLINICAL_CASE)  # sam holds a grant on this case
+    request = env.workspace.exports.request_export(
+        env.session("sam"), image_id, fmt="pdf", variant="redacted", reason="referral letter to cardiology"
+    )
+
+    code, out = _cli(env, monkeypatch, "ada", "list", "--review")
+
+    assert code == 0, out
+    assert f"export pdf redacted of {image_id[:12]} (case {CLINICAL_CASE})" in out
+    assert "referral letter to cardiology" in out and request.id in out

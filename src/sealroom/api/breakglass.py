@@ -23,7 +23,7 @@ class TakeBody(BaseModel):
     case_id: str = Field(min_length=1, max_length=128)
     dataset: str = Field(min_length=1, max_length=128)
     justification: str = Field(max_length=MAX_JUSTIFICATION + 200)  # stripped, then checked by the service
-    minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    minutes: int | None = Field(default=None, ge=1, le=24 * 60, strict=True)  # JSON true is not 1
 
 
 class ReviewBody(BaseModel):

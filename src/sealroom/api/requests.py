@@ -24,7 +24,8 @@ class SubmitBody(BaseModel):
     kind: str = Field(max_length=16)
     # Bounds here only stop oversized bodies; the service checks (and audits) the real limits.
     reason: str = Field(max_length=2 * MAX_REASON)
-    duration_minutes: int = Field(ge=-(2**31), le=2**31)
+    # Strict: JSON true is not a number of minutes.
+    duration_minutes: int = Field(ge=-(2**31), le=2**31, strict=True)
     case_id: str | None = Field(default=None, max_length=128)
     dataset: str | None = Field(default=None, max_length=128)
     role: str | None = Field(default=None, max_length=64)

@@ -24,6 +24,7 @@ request_app = typer.Typer(
     help="Access requests: submit, list, show, approve, deny, cancel.", no_args_is_help=True
 )
 
+REASON_PREVIEW = 80
 RequestIdArg = Annotated[str, typer.Argument(help="The request id (32 hex characters).")]
 
 
@@ -35,7 +36,15 @@ def _target(view: dict[str, Any]) -> str:
         return f"role {view['role']} on {view['dataset']}"
     if view["kind"] == "role":
         return f"role {view['role']}"
-    return f"export of {view['image_id']} ({view['export_variant'] or view['export_format'] or '?'})"
+    image = (view["image_id"] or "?")[:12]
+    return (
+        f"export {view['export_format'] or '?'} {view['export_variant'] or '?'} of {image} "
+        f"(case {view['case_id'] or '?'})"
+    )
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _print_request(view: dict[str, Any]) -> None:
@@ -95,8 +104,9 @@ def submit(
     console.print(f"[green]Submitted[/] request {req.id}", highlight=False)
     console.print(
         f"It needs {req.approvals_required} approval(s) by {req.expires_at.isoformat()[:16]} UTC; "
-        f"see it with: sealroom request show {req.id}",
+        f"see it with: sealroom request show {req.id} --user {terminal_safe(user)}",
         highlight=False,
+        markup=False,
     )
 
 
@@ -119,8 +129,11 @@ def list_requests(
     with signed_in(opened, user) as active:
         found = opened.requests.list(active, view=view, status=status)
     table = Table("submitted (UTC)", "kind", "requester", "for", "status", "approvals")
+    if view == "review":
+        table.add_column("reason")  # what an approver decides on (in full: request show)
     table.add_column("request id", no_wrap=True, min_width=32)
     for item in found:
+        reason = [Text(terminal_safe(_shorten(item["reason"], REASON_PREVIEW)))] if view == "review" else []
         table.add_row(
             item["created_at"][:16],
             item["kind"],
@@ -128,6 +141,7 @@ def list_requests(
             Text(terminal_safe(_target(item))),
             item["status"],
             f"{item['approvals']}/{item['approvals_required']}",
+            *reason,
             item["id"],
         )
     console.print(table)

@@ -1,11 +1,13 @@
 """Break-glass: immediate, time-boxed emergency access to a case, loud and reviewed.
 
-A user whose role covers a data set that allows break-glass may take access to one of its cases at
-once, with a written justification. In one transaction: the ``BreakGlass`` record, a case grant
-(``source="break_glass"``) running for the data set's ``break_glass_minutes`` at most, and the audit
-record ``access`` / ``access.break_glass`` (flagged ``break_glass: true``). Then an alert goes out
-(``sealroom.alerts``); access does not wait for it and does not depend on it — it is an emergency —
-but the alert's fate is kept on the record (``alert_status``) and audited (``alert.deliver``).
+A user whose roles allow analysing images (``image:analyze``) of a data set that allows break-glass
+may take access to one of its cases at once, with a written justification: emergency access is for
+the staff who act on the case, not for those who file or supervise it. In one transaction: the
+``BreakGlass`` record, a case grant (``source="break_glass"``) running for the data set's
+``break_glass_minutes`` at most, and the audit record ``access`` / ``access.break_glass`` (flagged
+``break_glass: true``). Then an alert goes out (``sealroom.alerts``); access does not wait for it and
+does not depend on it — it is an emergency — but the alert's fate is kept on the record
+(``alert_status``) and audited (``alert.deliver``).
 
 Every use stays in the review queue until a holder of ``breakglass:review`` other than the user who
 took it closes it as ``justified`` or ``unjustified`` (``access.break_glass.review``). The
@@ -32,6 +34,7 @@ from sealroom.errors import AccessDeniedError, ConflictError, InputError, NotFou
 from sealroom.policy.engine import grant_is_active
 from sealroom.policy.grants import CASE_ID_PATTERN, GrantService
 from sealroom.sessions import ActiveSession
+from sealroom.statements import clean_statement
 
 MIN_JUSTIFICATION = 20
 MAX_JUSTIFICATION = 2000
@@ -72,24 +75,27 @@ class BreakGlassService:
     ) -> BreakGlass:
         """Give ``actor`` emergency access to ``case_id`` in ``dataset`` now, and raise the alert.
 
-        Raises ``InputError`` for a malformed case id, a justification outside 20-2000 characters or
-        minutes beyond the data set's limit; ``AccessDeniedError`` (audited ``access.decision`` deny)
-        when the data set does not allow break-glass (``break_glass_not_enabled``), the actor's roles
-        do not cover it, or the case holds images of another data set (``case_outside_dataset``);
+        Raises ``InputError`` for a malformed case id, a justification without 20-2000 visible
+        characters or minutes beyond the data set's limit; ``AccessDeniedError`` (audited
+        ``access.decision`` deny) when the data set does not allow break-glass
+        (``break_glass_not_enabled``), the actor's roles do not allow ``image:analyze`` on it, or the
+        case holds images of another data set (``case_outside_dataset``);
         ``ConflictError`` when the actor already holds access to the case. Audit:
         ``access.break_glass`` and ``admin.grant.create`` in the same transaction, then
         ``alert.deliver`` per sink. The returned record's ``alert_status`` is updated in place when
         delivery ends.
         """
         case_id = case_id.strip()
-        text = justification.strip()
         if not CASE_ID_PATTERN.match(case_id):
             raise InputError("a case id is 1-128 characters: letters, digits and . _ : / # -")
-        if not MIN_JUSTIFICATION <= len(text) <= MAX_JUSTIFICATION:
-            raise InputError(
-                f"say what the emergency is: the justification must be {MIN_JUSTIFICATION}-"
-                f"{MAX_JUSTIFICATION} characters (it goes to the reviewers, not into the alert)"
+        try:
+            text = clean_statement(
+                justification, what="justification", minimum=MIN_JUSTIFICATION, maximum=MAX_JUSTIFICATION
             )
+        except InputError as exc:
+            raise InputError(
+                f"say what the emergency is: {exc.message} (it goes to the reviewers, not into the alert)"
+            ) from None
         now = self._clock.now()
         with self._db() as db:
             config = self._settings.datasets.get(dataset)
@@ -100,12 +106,13 @@ class BreakGlassService:
                     "file an access request instead",
                     reason="break_glass_not_enabled",
                 )
-            decision = self._gate.decide(db, actor, "metadata:view", dataset=dataset, case_id=case_id)
+            # Role scope only (no image yet): emergency access is for people who act on the case.
+            decision = self._gate.decide(db, actor, "image:analyze", dataset=dataset, case_id=case_id)
             if not decision.allowed:
                 db.commit()
                 raise AccessDeniedError(
-                    f"your roles do not cover data set {dataset!r}, so you cannot take emergency access "
-                    f"to its cases ({decision.reason.replace('_', ' ')})",
+                    f"your roles do not allow analysing images of data set {dataset}; break-glass is for "
+                    f"staff who act on the case ({decision.reason.replace('_', ' ')})",
                     reason=decision.reason,
                 )
             limit = config.break_glass_minutes
@@ -159,9 +166,10 @@ class BreakGlassService:
         """
         if outcome not in OUTCOMES:
             raise InputError("the outcome is justified or unjustified")
-        text = note.strip()
-        if not text or len(text) > MAX_NOTE:
-            raise InputError(f"a review needs a note of 1-{MAX_NOTE} characters: say what you found")
+        try:
+            text = clean_statement(note, what="review note", maximum=MAX_NOTE)
+        except InputError as exc:
+            raise InputError(f"a review needs a note: say what you found ({exc.message})") from None
         now = self._clock.now()
         with self._db() as db:
             self._gate.require(db, actor, "breakglass:review")

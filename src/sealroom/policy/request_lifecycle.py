@@ -36,7 +36,8 @@ def fulfil(
             user_id=req.requester_id,
             username=req.requester,
             case_id=req.case_id,
-            purpose=f"request {req.id}: {req.reason[:400]}",
+            # Only the id: the reason is for those who may see the request, not for grant listings.
+            purpose=f"request {req.id}",
             granted_by=actor.username,
             expires_at=req.access_expires_at,
             source="request",

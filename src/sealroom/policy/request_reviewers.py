@@ -1,7 +1,8 @@
-"""Who may decide an access request and who may see it.
+"""Who may decide an access request, how many approvals it needs now, and who may see it.
 
-Deciding needs ``request:approve`` on every data set (and classification) the request concerns;
-seeing is for the requester, past reviewers, possible approvers and ``audit:read`` holders.
+Deciding needs ``request:approve`` on every data set (and classification) the request concerns: for a
+case request, the data set it names and every data set the case's images are in now. Seeing is for
+the requester, past reviewers, possible approvers and ``audit:read`` holders.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from sealroom.access import Gatekeeper
 from sealroom.config import Settings
 from sealroom.db.models import AccessRequest, Image, RoleElevation
 from sealroom.errors import AccessDeniedError, ConflictError
+from sealroom.policy.request_rules import approvals_for, case_datasets
 from sealroom.policy.request_views import has_reviewed
 from sealroom.sessions import ActiveSession
 
 # (data set, classification or None): one scope an approver must hold ``request:approve`` on.
 Target = tuple[str, str | None]
+# (data set, classification or None, the policy's reason): a scope an approver lacks.
+Missing = tuple[str, str | None, str]
 # (role, data set or None) of an active role elevation.
 Elevation = tuple[str, str | None]
 
@@ -65,11 +69,20 @@ class Reviewers:
                 )
             return [(image.dataset, image.classification)]
         if req.kind == "case":
-            if req.dataset not in self._settings.datasets:
-                return gone(
-                    f"data set {req.dataset!r} is no longer configured; deny the request", "dataset_gone"
+            # The grant reaches the whole case: every data set its images are in is concerned.
+            names = [req.dataset] if req.dataset else []
+            if req.case_id:
+                names.extend(name for name in case_datasets(db, req.case_id) if name not in names)
+            known: list[Target] = [(name, None) for name in names if name in self._settings.datasets]
+            if len(known) == len(names):
+                return known
+            unknown = ", ".join(repr(name) for name in names if name not in self._settings.datasets)
+            if strict:
+                raise ConflictError(
+                    f"the case concerns data set(s) no longer configured ({unknown}); deny the request",
+                    reason="dataset_gone",
                 )
-            return fallback
+            return known or fallback
         role = self._settings.roles.get(req.role or "")
         if role is None or (req.kind == "dataset" and req.dataset not in role.datasets):
             return gone(
@@ -78,10 +91,22 @@ class Reviewers:
         datasets = [req.dataset] if req.kind == "dataset" and req.dataset else role.datasets
         return [(name, role.max_classification) for name in datasets]
 
-    def authorize(self, db: Session, actor: ActiveSession, req: AccessRequest, targets: list[Target]) -> None:
-        """Ask the gate (audited) for ``request:approve`` on every target; if any is refused, commit
-        the audit records and raise ``AccessDeniedError`` naming what is missing."""
-        missing: list[tuple[str, str | None, str]] = []
+    def approvals_required(self, req: AccessRequest, targets: list[Target]) -> int:
+        """The approvals ``req`` needs now: never fewer than when it was submitted, more if the
+        configuration has since been tightened or the case has grown into a stricter data set."""
+        current = approvals_for(
+            self._settings,
+            (dataset for dataset, _classification in targets),
+            original_export=req.kind == "export" and req.export_variant == "original",
+        )
+        return max(req.approvals_required, current)
+
+    def missing(
+        self, db: Session, actor: ActiveSession, req: AccessRequest, targets: list[Target]
+    ) -> list[Missing]:
+        """Ask the gate (audited, in ``db``'s transaction) for ``request:approve`` on every target;
+        the scopes refused, with the policy's reason (none: the actor may decide ``req``)."""
+        missing: list[Missing] = []
         for dataset, classification in targets:
             decision = self._gate.decide(
                 db,
@@ -93,14 +118,17 @@ class Reviewers:
             )
             if not decision.allowed:
                 missing.append((dataset, classification, decision.reason))
-        if not missing:
-            return
-        db.commit()
+        return missing
+
+    @staticmethod
+    def refusal(missing: list[Missing]) -> AccessDeniedError:
+        """The error for an approver lacking ``request:approve`` on ``missing`` (non-empty), for
+        people allowed to see the request only: it names the scopes."""
         scopes = ", ".join(
             f"data set {dataset!r}" + (f" at {classification!r}" if classification else "")
             for dataset, classification, _reason in missing
         )
-        raise AccessDeniedError(
+        return AccessDeniedError(
             f"you may not decide this request: your roles do not allow request:approve on {scopes} "
             f"({missing[0][2].replace('_', ' ')})",
             reason=missing[0][2],

@@ -1,8 +1,10 @@
 """Checks on a new access request: what it names must exist and fit together, and must not be pending
-already. Refusals are ``InputError`` / ``ConflictError`` with a machine-readable reason."""
+already; and how many approvals a request needs. Refusals are ``InputError`` / ``ConflictError`` with a
+machine-readable reason."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
@@ -10,13 +12,17 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sealroom.access import printable
 from sealroom.config import Settings
-from sealroom.db.models import AccessRequest
+from sealroom.db.models import AccessRequest, Image
 from sealroom.errors import ConflictError, InputError
 from sealroom.policy.grants import CASE_ID_PATTERN
 from sealroom.sessions import ActiveSession
+from sealroom.statements import clean_statement
 
 ACCESS_KINDS = ("case", "dataset", "role")
 MAX_REASON = 1000
+# The most approvals any request needs (a data set asks for 1 or 2): what an original export and a
+# data set that is no longer configured need.
+MOST_APPROVALS = 2
 # What each kind must name; it names nothing else.
 _FIELDS = {"case": ("dataset", "case_id"), "dataset": ("dataset", "role"), "role": ("role",)}
 
@@ -34,7 +40,25 @@ class Submission:
     approvals_required: int
 
 
+def case_datasets(db: Session, case_id: str) -> list[str]:
+    """The data sets the images of case ``case_id`` are in (a case grant reaches all of them)."""
+    return sorted(db.scalars(select(Image.dataset).where(Image.case_id == case_id).distinct()))
+
+
+def approvals_for(settings: Settings, datasets: Iterable[str], *, original_export: bool = False) -> int:
+    """The approvals a request concerning ``datasets`` needs under the current configuration: the
+    strictest data set's; a data set no longer configured, or an original export, needs the most."""
+    counts = [
+        settings.datasets[name].approvals_required if name in settings.datasets else MOST_APPROVALS
+        for name in datasets
+    ]
+    if original_export:
+        counts.append(MOST_APPROVALS)
+    return max(counts, default=MOST_APPROVALS)
+
+
 def check_submission(
+    db: Session,
     settings: Settings,
     actor: ActiveSession,
     kind: str,
@@ -45,7 +69,11 @@ def check_submission(
     role: str | None,
 ) -> Submission:
     """Validate a submission and work out how many approvals it needs; raise ``InputError`` naming
-    what is wrong."""
+    what is wrong.
+
+    A case request concerns the data set it names and every data set the case's images are in: the
+    grant it leads to reaches the whole case.
+    """
     if kind not in ACCESS_KINDS:
         raise InputError(
             "the kind of request must be case, dataset or role (exports are requested through the "
@@ -76,12 +104,13 @@ def check_submission(
         datasets = [dataset]
     if case_id is not None:
         case_id = _check_case_id(case_id)
+        datasets.extend(name for name in case_datasets(db, case_id) if name not in datasets)
     if role is not None:
         role = role.strip()
         covered = _check_role(settings, actor, kind, role, dataset)
         if kind == "role":
             datasets = covered
-    required = max(settings.datasets[name].approvals_required for name in datasets)
+    required = approvals_for(settings, datasets)
     return Submission(kind, reason, duration_minutes, case_id, dataset, role, required)
 
 
@@ -109,12 +138,14 @@ def refuse_duplicate(db: Session, actor: ActiveSession, checked: Submission) -> 
 
 
 def _check_reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise InputError("a request needs a reason: say why you need this access", reason="reason_missing")
-    if len(reason) > MAX_REASON:
+    try:
+        # NFC lengthens text at most threefold: this bound never bites, so the check below names the reason.
+        cleaned = clean_statement(reason, what="reason", maximum=3 * len(reason) + 1)
+    except InputError as exc:
+        raise InputError(f"{exc.message}: say why you need this access", reason="reason_missing") from None
+    if len(cleaned) > MAX_REASON:
         raise InputError(f"the reason is too long: at most {MAX_REASON} characters", reason="reason_too_long")
-    return reason
+    return cleaned
 
 
 def _check_duration(settings: Settings, kind: str, duration_minutes: int) -> None:

@@ -4,8 +4,10 @@ Kinds: ``case`` (one case of a data set; approval creates a case grant), ``datas
 to one data set) and ``role`` (a role on all its data sets); both of these create a role elevation.
 ``export`` requests are created by the export service and decided here like the others. A request
 needs ``approvals_required`` approvals from people allowed ``request:approve`` on every data set it
-concerns, never from the requester; one denial ends it. Approved access ends by itself at
-``access_expires_at``; undecided requests expire at ``expires_at``.
+concerns (for a case: the one named and every one the case's images are in), never from the
+requester; one denial ends it. Each approval counts under the configuration of the day: the number
+needed is raised (never lowered) when a data set concerned now asks for more. Approved access ends
+by itself at ``access_expires_at``; undecided requests expire at ``expires_at``.
 
 Audit (category ``access`` unless noted): ``access.request.submit`` (success, or failure with the
 refusal's reason), ``access.decision`` (each approver's permission check; ``own_request`` refusals),
@@ -55,6 +57,7 @@ from sealroom.policy.request_views import (
     reviews_by_request,
 )
 from sealroom.sessions import ActiveSession, new_id
+from sealroom.statements import clean_statement
 
 __all__ = ["MAX_NOTE", "MAX_REASON", "RequestService", "record_request_use", "request_view"]
 
@@ -103,7 +106,7 @@ class RequestService:
         with self._db() as db:
             try:
                 checked = check_submission(
-                    self._settings, actor, kind, reason, duration_minutes, case_id, dataset, role
+                    db, self._settings, actor, kind, reason, duration_minutes, case_id, dataset, role
                 )
                 refuse_duplicate(db, actor, checked)
             except (InputError, ConflictError) as exc:
@@ -165,8 +168,9 @@ class RequestService:
         """Approve a pending request; with enough approvals it takes effect (grant, elevation, or an
         export ready for delivery).
 
-        Raises ``NotFoundError`` (no such request), ``AccessDeniedError`` (own request: ``own_request``;
-        or ``request:approve`` missing on a data set or classification concerned), ``GoneError`` (it
+        Raises ``NotFoundError`` (no such request, or one the actor may not see: the same answer),
+        ``AccessDeniedError`` (own request: ``own_request``; or, for someone who may see it,
+        ``request:approve`` missing on a data set or classification concerned), ``GoneError`` (it
         expired undecided), ``ConflictError`` (not pending, already reviewed by you, requester
         disabled, image or role gone). Audit: ``access.decision``, ``access.request.approve`` and, on
         the last approval, ``admin.grant.create`` or ``access.elevation.grant``.
@@ -248,11 +252,7 @@ class RequestService:
             return changed
 
     def _review(self, actor: ActiveSession, request_id: str, decision: str, note: str) -> AccessRequest:
-        note = note.strip()
-        if decision == "deny" and not note:
-            raise InputError("a denial needs a note: say why, so the requester knows what to do next")
-        if len(note) > MAX_NOTE:
-            raise InputError(f"the note is too long: at most {MAX_NOTE} characters")
+        note = _check_note(decision, note)
         action = f"access.request.{decision}"
         now = self._clock.now()
         with self._db() as db:
@@ -272,12 +272,33 @@ class RequestService:
                     "you cannot decide your own request; another approver has to", reason="own_request"
                 )
             # Authorise first (on what is left of the target if part of it is gone), so only people
-            # entitled to decide learn anything about the request's state.
+            # entitled to decide learn anything about the request's state, and people who may not
+            # even see it learn no more than from an unknown id.
             loose = self._reviewers.targets(db, req, strict=False)
-            if loose:
-                self._reviewers.authorize(db, actor, req, loose)
+            missing = self._reviewers.missing(db, actor, req, loose)
+            if missing or not loose:
+                if not self._reviewers.visible(db, actor, req, now):
+                    if not loose:  # no scope was asked about: the refusal still goes on record
+                        self._record(
+                            db,
+                            actor,
+                            req,
+                            "access.decision",
+                            outcome="deny",
+                            reason="not_visible",
+                            details={
+                                "requested": "request:approve",
+                                "request_id": req.id,
+                                "decision": decision,
+                            },
+                        )
+                    db.commit()
+                    raise NotFoundError(NOT_VISIBLE)
+                if missing:
+                    db.commit()
+                    raise self._reviewers.refusal(missing)
             try:
-                self._reviewers.targets(db, req, strict=True)
+                targets = self._reviewers.targets(db, req, strict=True)
             except ConflictError as exc:
                 self._refuse(db, actor, req, action, exc)
             # The decision's audit record holds the write lock now (SQLite); read the current state.
@@ -321,6 +342,10 @@ class RequestService:
             )
             db.flush()
             approvals = approval_count(db, req.id)
+            submitted_with = req.approvals_required
+            if decision == "approve":
+                # Decided under the rule of today, not the one of the day it was filed.
+                req.approvals_required = self._reviewers.approvals_required(req, targets)
             if decision == "deny":
                 req.status, req.decided_at = "denied", now
             elif approvals >= req.approvals_required:
@@ -336,6 +361,11 @@ class RequestService:
                     "kind": req.kind,
                     "approvals": approvals,
                     "approvals_required": req.approvals_required,
+                    **(
+                        {"approvals_required_before": submitted_with}
+                        if req.approvals_required != submitted_with
+                        else {}
+                    ),
                     "status": req.status,
                     "note_chars": len(note),
                 },
@@ -414,3 +444,11 @@ class RequestService:
             reason=reason,
             details=details,
         )
+
+
+def _check_note(decision: str, note: str) -> str:
+    """A reviewer's note, cleaned: optional for an approval, required (visible text) for a denial."""
+    cleaned = clean_statement(note, what="note", minimum=0, maximum=MAX_NOTE)
+    if decision == "deny" and not cleaned:
+        raise InputError("a denial needs a note: say why, so the requester knows what to do next")
+    return cleaned
