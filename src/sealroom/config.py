@@ -212,6 +212,140 @@ class ExportSettings(_Strict):
     window_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
 
+class ForwardSinkSettings(_Strict):
+    """One SIEM destination fed from the audit log (``[forwarding.sinks.NAME]``).
+
+    Records are delivered in ``seq`` order, at least once (each carries its ``event_id``); a sink that
+    is down is retried from where it stopped, so nothing is skipped.
+    """
+
+    kind: Literal["syslog", "webhook"]
+    url: str
+    """``syslog``: ``tcp://host:port`` or ``tls://host:port`` (RFC 5424, octet-counted framing);
+    ``webhook``: an https URL (plain http to loopback only) receiving JSON batches."""
+    format: Literal["sealroom", "ocsf"] = "sealroom"
+    """``sealroom``: the sealed record (verifiable); ``ocsf``: OCSF events (see ``docs/compliance.md``)."""
+    ca_bundle: str | None = None
+    """A PEM file (relative to the workspace) of the CA that signed the receiver's certificate."""
+    secret_env: str | None = None
+    """``webhook``: environment variable holding the key that signs each body (HMAC-SHA256)."""
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    categories: list[str] = []
+    """Forward only these audit categories (empty: all)."""
+
+    @model_validator(mode="after")
+    def _target(self) -> ForwardSinkSettings:
+        if self.kind == "webhook":
+            check_endpoint_url(self.url, allow_plain_http=False)
+        elif not re.fullmatch(r"(tcp|tls)://[A-Za-z0-9.\-\[\]:]+:\d{1,5}", self.url):
+            raise ValueError("a syslog sink url must look like tls://host:6514 or tcp://host:601")
+        if self.secret_env is not None and self.kind != "webhook":
+            raise ValueError("secret_env signs webhook bodies; a syslog sink has none")
+        path = PurePosixPath(self.ca_bundle or ".")
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError("ca_bundle must be a path inside the workspace (relative, without '..')")
+        return self
+
+
+class ForwardingSettings(_Strict):
+    """Forwarding of the audit log to SIEM sinks, from the log itself as a durable outbox."""
+
+    sinks: dict[str, ForwardSinkSettings] = {}
+    poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    """How often ``serve`` looks for new records when idle."""
+    backlog_alert_records: int = Field(default=1000, ge=1)
+    """Alert when a sink is this many records behind ..."""
+    backlog_alert_minutes: int = Field(default=15, ge=1)
+    """... or its oldest undelivered record is this old."""
+
+
+class AnchorSettings(_Strict):
+    """Signed anchors: the chain head signed with Ed25519 (a key apart from the audit HMAC key)."""
+
+    key_file: str = "keys/anchor.key"
+    interval_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    """How often ``serve`` signs the head (``sealroom audit anchor`` signs it at once)."""
+    file: str | None = None
+    """Append each signed anchor to this file as a JSON line; put it where the database's
+    administrators cannot rewrite it (another host, a WORM mount). Absolute, or relative to the
+    workspace."""
+
+
+class AuditSettings(_Strict):
+    """The audit log's own policy."""
+
+    retention_days: int | None = Field(default=None, ge=1)
+    """How long audit records must be kept (Sealroom never deletes them; the readiness check
+    compares this with the data sets' retention)."""
+    verify_interval_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    """How often ``serve`` verifies the chain (a failure raises an alert)."""
+    anchor: AnchorSettings = AnchorSettings()
+
+
+class ThresholdRule(_Strict):
+    """An alert rule that fires when more than ``threshold`` things happen within ``window_minutes``."""
+
+    enabled: bool = True
+    threshold: int = Field(ge=1)
+    window_minutes: int = Field(ge=1, le=24 * 60)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WorkingHoursRule(_Strict):
+    """Alert on image access outside working hours (``start``-``end`` local time on ``days``)."""
+
+    enabled: bool = False
+    timezone: str = "UTC"
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon", "tue", "wed", "thu", "fri"]
+    start: str = "07:00"
+    end: str = "19:00"
+
+    @model_validator(mode="after")
+    def _hours(self) -> WorkingHoursRule:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        for name in ("start", "end"):
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", getattr(self, name)):
+                raise ValueError(f"working hours {name} must be HH:MM (24-hour clock)")
+        if self.start >= self.end:
+            raise ValueError("working hours start must come before end")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r} (e.g. Europe/London)") from exc
+        return self
+
+
+class SwitchRule(_Strict):
+    """An alert rule that is either on or off."""
+
+    enabled: bool = True
+
+
+class AlertRuleSettings(_Strict):
+    """Alert rules (``[alerts.rules.NAME]``); every alert goes to the alert sinks and the audit log."""
+
+    bulk_access: ThresholdRule = ThresholdRule(threshold=50, window_minutes=10)
+    """More than ``threshold`` distinct images opened by one user within the window."""
+    off_hours: WorkingHoursRule = WorkingHoursRule()
+    repeated_denials: ThresholdRule = ThresholdRule(threshold=5, window_minutes=10)
+    """More than ``threshold`` access denials of one user within the window."""
+    break_glass: SwitchRule = SwitchRule()
+    audit_verify_failure: SwitchRule = SwitchRule()
+    forwarding_backlog: SwitchRule = SwitchRule()
+
+
+class AnalysisSettings(_Strict):
+    """The offline engine's recogniser set."""
+
+    entities: list[str] = []
+    """Entity types the offline engine reports (and so masks); empty: every type it knows. Text of a
+    type left out is not recognised as personal data."""
+
+
 class AlertSettings(_Strict):
     """Where alerts (break-glass use) are sent at once. Both are optional; with neither, alerts are
     only in the audit log and ``sealroom readiness`` warns."""
@@ -223,6 +357,7 @@ class AlertSettings(_Strict):
     syslog: str | None = None
     """``udp://host:port`` or ``tcp://host:port``: RFC 5424 messages to a syslog collector."""
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    rules: AlertRuleSettings = AlertRuleSettings()
 
     @field_validator("webhook_url")
     @classmethod
@@ -285,6 +420,11 @@ class Settings(_Strict):
     export: ExportSettings = ExportSettings()
     alerts: AlertSettings = AlertSettings()
     retention: RetentionSettings = RetentionSettings()
+    audit: AuditSettings = AuditSettings()
+    forwarding: ForwardingSettings = ForwardingSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
+    profile: Literal["clinical", "financial", "legal", "government"] | None = None
+    """The use-case profile ``sealroom init --profile`` seeded this file from (informational)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -311,6 +451,12 @@ class Settings(_Strict):
             raise ValueError(f"step_up: unknown classifications {unknown_levels}")
         if self.step_up.raise_to is not None and self.step_up.raise_to not in levels:
             raise ValueError(f"step_up.raise_to: unknown classification {self.step_up.raise_to!r}")
+        from sealroom.audit.events import Category
+
+        for name, sink in self.forwarding.sinks.items():
+            unknown = sorted(set(sink.categories) - {category.value for category in Category})
+            if unknown:
+                raise ValueError(f"forwarding sink {name!r}: unknown audit categories {unknown}")
         for name, engine in self.engines.items():
             if engine.api_key_file in (self.workspace_key_file, self.audit_key_file):
                 raise ValueError(f"engine {name!r}: api_key_file may not be one of the workspace's own keys")

@@ -306,6 +306,86 @@ class AuditHead(Base):
     mac: Mapped[str] = mapped_column(String(64))
 
 
+class AuditAnchor(Base):
+    """A signed anchor: the chain head (``seq``, ``mac``) signed with the workspace's Ed25519 anchor
+    key at ``signed_at``. Copies go outside the database (a file, the SIEM), so a rewritten chain
+    cannot match them."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    mac: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_id: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the raw public key, hex: which anchor key signed."""
+    signature: Mapped[str] = mapped_column(String(128))
+    """Ed25519 signature, hex, over the anchor's canonical statement (see ``sealroom.audit.anchor``)."""
+
+
+class ForwardCursor(Base):
+    """How far one forwarding sink has got through the audit log, and how delivery is going.
+
+    ``last_seq`` only moves forward, after the receiver acknowledged every record up to it. A
+    forwarder holds ``lease_owner`` until ``lease_until`` so two processes never feed one sink.
+    """
+
+    __tablename__ = "forward_cursors"
+
+    sink: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    delivered: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_success_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    backlog_alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class SystemState(Base):
+    """Small named markers of background work: a cursor (``seq``), when it last ran (``at``) and a
+    little JSON (``data``), e.g. the alert rules' position in the log or the last chain verify."""
+
+    __tablename__ = "system_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AlertFiring(Base):
+    """One alert raised by a rule for a subject (a user, a sink), so a rule does not raise the same
+    alert again until ``quiet_until``."""
+
+    __tablename__ = "alert_firings"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))
+    fired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    quiet_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    alert_id: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ComplianceSignoff(Base):
+    """A compliance reviewer's sign-off of the deployment, bound to the SHA-256 of the configuration
+    it reviewed: any later change of the configuration leaves it stale."""
+
+    __tablename__ = "compliance_signoffs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reviewer: Mapped[str] = mapped_column(String(128))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    notes: Mapped[str] = mapped_column(Text)
+    config_sha256: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+
+
 Index("ix_grants_user_case", Grant.user_id, Grant.case_id)
+Index("ix_alert_firings_rule_subject", AlertFiring.rule, AlertFiring.subject)
 # One review per approver and request, even when two of their approvals race.
 Index("ux_request_reviews_reviewer", RequestReview.request_id, RequestReview.reviewer_id, unique=True)
