@@ -29,6 +29,7 @@ from sealroom.db.migrate import upgrade
 from sealroom.egress import EgressPolicy
 from sealroom.errors import ConfigError
 from sealroom.exports.service import ExportService
+from sealroom.forwarding import Forwarder
 from sealroom.identity.integrations import IntegrationService
 from sealroom.identity.service import IdentityService
 from sealroom.keys import LocalKeyProvider, WorkspaceKeys, create_key_file
@@ -114,6 +115,8 @@ class Workspace:
     alerts: AlertDispatcher
     retention: RetentionService
     integrations: IntegrationService
+    forwarder: Forwarder
+    """Feeds the SIEM sinks in background threads; ``serve`` starts it (see ``api/app.py``)."""
     engines: EngineRegistry = field(repr=False)
 
     @classmethod
@@ -161,8 +164,13 @@ class Workspace:
             alerts=alerts,
             retention=RetentionService(db, settings, clock, audit, keystore, blobs, sessions),
             integrations=IntegrationService(db, clock, audit),
+            forwarder=Forwarder(settings.forwarding, db, audit, clock, root),
             engines=engines,
         )
+
+    def forwarder_as(self, actor: str) -> Forwarder:
+        """A separate forwarder recording its ``forward.sink.*`` events as ``actor`` (the CLI's operator)."""
+        return Forwarder(self.settings.forwarding, self.db, self.audit, self.clock, self.root, actor=actor)
 
     def purge_stale_sessions(self) -> list[str]:
         """End sessions left open by a previous run (their memory is gone; record what they held)."""
@@ -185,6 +193,7 @@ class Workspace:
                 log.error("maintenance step %s failed: %s", name, type(exc).__name__)
 
     def close(self) -> None:
-        """Stop alert delivery (bounded wait) and release database connections."""
+        """Stop forwarding and alert delivery (bounded waits) and release database connections."""
+        self.forwarder.stop()
         self.alerts.close()
         self.engine.dispose()
