@@ -14,7 +14,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
@@ -144,6 +144,10 @@ class Workspace:
         vault.move_legacy_keys()  # workspaces from before the key store keep their keys in the database
         grants = GrantService(db, clock, audit, max_duration=timedelta(days=settings.access.grant_max_days))
         alerts = AlertDispatcher(settings.alerts, db, audit, clock)
+        forwarder = Forwarder(settings.forwarding, db, audit, clock, root)
+        if forwarder.sinks:
+            # Any commit may have appended audit records: the forwarder looks at once, not at its next poll.
+            event.listen(db, "after_commit", lambda _session: forwarder.wake())
         return cls(
             root=root,
             settings=settings,
@@ -164,7 +168,7 @@ class Workspace:
             alerts=alerts,
             retention=RetentionService(db, settings, clock, audit, keystore, blobs, sessions),
             integrations=IntegrationService(db, clock, audit),
-            forwarder=Forwarder(settings.forwarding, db, audit, clock, root),
+            forwarder=forwarder,
             engines=engines,
         )
 

@@ -69,6 +69,19 @@ def test_a_hung_receiver_never_blocks_user_requests(env: Env) -> None:
             hook.release.set()
 
 
+def test_serve_forwards_new_records_at_once_rather_than_at_the_next_poll(env: Env) -> None:
+    with WebhookReceiver() as hook:
+        configure(env.root, sink_toml("lake", kind="webhook", url=hook.url), poll_seconds=300)
+        workspace = env.reopen()
+        with TestClient(create_app(workspace, sweep=False)) as client:
+            first = head_seq(workspace)
+            _until(lambda: deduplicated(webhook_events(hook))[-1:] >= [first])  # the pass at start
+            login(client, env, "kim")  # new records; the next poll would be five minutes away
+            target = head_seq(workspace)
+            _until(lambda: deduplicated(webhook_events(hook))[-1:] >= [target])
+        assert deduplicated(webhook_events(hook))[:target] == list(range(1, target + 1))
+
+
 def test_forwarding_status_is_for_auditors_and_admins_and_never_shows_the_secret(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

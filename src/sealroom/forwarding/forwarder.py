@@ -43,6 +43,8 @@ log = logging.getLogger("sealroom.forwarding")
 SYSTEM_ACTOR: Final = "system:forwarding"
 BASE_BACKOFF_SECONDS: Final = 1.0
 MAX_BACKOFF_SECONDS: Final = 60.0
+WAKE_GATHER_SECONDS: Final = 0.1
+"""After a wake-up, how long to wait for more records before sending."""
 STOP_GRACE_SECONDS: Final = 2.0
 """At ``stop``, how long a batch in flight may finish before its connection is cut."""
 STOP_WAIT_SECONDS: Final = 5.0
@@ -223,7 +225,10 @@ class Forwarder:
                 thread.start()
 
     def wake(self) -> None:
-        """Look for new records now instead of at the next poll."""
+        """Look for new records now instead of at the next poll (a sink in backoff keeps waiting).
+
+        ``Workspace`` calls it after every commit of its sessions, so ``serve`` forwards within moments.
+        """
         for event in self._wakes.values():
             event.set()
 
@@ -297,14 +302,18 @@ class Forwarder:
         while not self._stop.is_set():
             result = self._guarded_drain(name)
             if result.failed:
-                delay = backoff_seconds(result.failures)
                 was_failing = True
-            else:
-                if was_failing and result.sent:
-                    log.warning("forwarding to sink %s recovered", name)
-                    was_failing = False
-                delay = self._settings.poll_seconds
-            wake.wait(delay)
+                # New records do not cut a backoff short (the failure's own record would otherwise
+                # wake the thread at once, and a down receiver would be hammered).
+                self._stop.wait(backoff_seconds(result.failures))
+                wake.clear()
+                continue
+            if was_failing and result.sent:
+                log.warning("forwarding to sink %s recovered", name)
+                was_failing = False
+            if wake.wait(self._settings.poll_seconds):
+                # Woken by a commit: let a burst of records gather into one batch.
+                self._stop.wait(WAKE_GATHER_SECONDS)
             wake.clear()
 
 
