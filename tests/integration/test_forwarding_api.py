@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from sealroom.api.app import create_app
 from sealroom.cli.main import app as cli
 from sealroom.db.models import AuditEvent
+from sealroom.forwarding import forwarding_status
 from sealroom.workspace import Workspace
 from tests.conftest import Env, login
 from tests.forwarding import append_events, configure, deduplicated, head_seq, sink_toml, webhook_events
@@ -79,7 +80,15 @@ def test_serve_forwards_new_records_at_once_rather_than_at_the_next_poll(env: En
             login(client, env, "kim")  # new records; the next poll would be five minutes away
             target = head_seq(workspace)
             _until(lambda: deduplicated(webhook_events(hook))[-1:] >= [target])
+            assert _forwarder_of(workspace) == workspace.forwarder.owner  # held while it runs
         assert deduplicated(webhook_events(hook))[:target] == list(range(1, target + 1))
+        assert _forwarder_of(workspace) is None  # given up at shutdown
+
+
+def _forwarder_of(workspace: Workspace) -> str | None:
+    with workspace.db() as db:
+        [status] = forwarding_status(db, workspace.settings, now=workspace.clock.now())
+    return status.forwarder
 
 
 def test_forwarding_status_is_for_auditors_and_admins_and_never_shows_the_secret(

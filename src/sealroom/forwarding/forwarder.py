@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -299,6 +300,7 @@ class Forwarder:
     def _work(self, name: str) -> None:
         wake = self._wakes[name]
         was_failing = False
+        renew_at = 0.0
         while not self._stop.is_set():
             result = self._guarded_drain(name)
             if result.failed:
@@ -311,10 +313,22 @@ class Forwarder:
             if was_failing and result.sent:
                 log.warning("forwarding to sink %s recovered", name)
                 was_failing = False
+            if time.monotonic() >= renew_at:
+                # Hold the lease while idle too: the status then shows who feeds the sink, and a
+                # second forwarder stays out instead of taking turns.
+                self._heartbeat(name)
+                renew_at = time.monotonic() + lease_seconds(self._settings.sinks[name]) / 3
             if wake.wait(self._settings.poll_seconds):
                 # Woken by a commit: let a burst of records gather into one batch.
                 self._stop.wait(WAKE_GATHER_SECONDS)
             wake.clear()
+
+    def _heartbeat(self, name: str) -> None:
+        try:
+            seconds = lease_seconds(self._settings.sinks[name])
+            cursors.take_lease(self._db, name, self._owner, self._clock.now(), seconds)
+        except Exception as exc:  # the next pass tries again
+            log.error("could not renew the lease of sink %s: %s", name, type(exc).__name__)
 
 
 def _head_seq(db: Session) -> int:
