@@ -174,3 +174,52 @@ def test_an_administrator_creates_an_account_and_the_person_enrols_with_the_link
     assert user.mfa_enrolled
     enrolled = _events(env, "auth.mfa.enroll")[-1]
     assert enrolled.actor == "dana" and secret not in str(enrolled.details)
+
+
+@pytest.mark.parametrize(
+    ("username", "allowed", "refused"),
+    [
+        ("sam", ["/cases", "/requests", "/requests/review"], ["/admin/users", "/break-glass"]),
+        ("ada", ["/requests", "/requests/review", "/break-glass"], ["/admin/users", "/admin/access"]),
+        ("alex", ["/admin/users", "/admin/access", "/requests"], ["/cases", "/break-glass"]),
+    ],
+)
+def test_each_role_reaches_its_pages_and_no_other(
+    browser: TestClient, env: Env, username: str, allowed: list[str], refused: list[str]
+) -> None:
+    sign_in(browser, env, username)
+    for path in allowed:
+        response = browser.get(path)
+        assert response.status_code == 200, (path, response.text[:500])
+        assert response.headers["content-type"].startswith("text/html")
+        assert "End session" in response.text
+    for path in refused:
+        response = browser.get(path)
+        assert response.status_code == 403, (path, response.status_code)
+        assert "Not allowed" in response.text
+
+
+def test_requests_are_asked_and_decided_in_the_pages(browser: TestClient, env: Env) -> None:
+    sign_in(browser, env, "sam")
+    page = browser.get("/requests")
+    submitted = browser.post(
+        "/requests",
+        data={"csrf_token": hidden(page.text, "csrf_token"), "kind": "case", "dataset": "clinical-records",
+              "case_id": "ENC-2026-0777", "hours": "4", "reason": "Covering the night shift on ward 3"},
+    )  # fmt: skip
+    assert submitted.status_code == 303 and "request_submitted" in submitted.headers["location"]
+    mine = browser.get("/requests")
+    assert "case ENC-2026-0777" in mine.text and "pending" in mine.text
+    browser.cookies.clear()
+
+    sign_in(browser, env, "ada")
+    queue = browser.get("/requests/review")
+    assert "Covering the night shift on ward 3" in queue.text
+    request_id = re.search(r'action="/requests/([0-9a-f]{32})/approve"', queue.text).group(1)  # type: ignore[union-attr]
+    decided = browser.post(
+        f"/requests/{request_id}/approve", data={"csrf_token": hidden(queue.text, "csrf_token")}
+    )
+    assert decided.status_code == 303
+    detail = browser.get(f"/requests/{request_id}")
+    assert "approved" in detail.text and "ada" in detail.text
+    assert any(g.case_id == "ENC-2026-0777" for g in env.workspace.grants.list_grants("sam"))
