@@ -77,6 +77,18 @@ def navigation(actions: set[str]) -> list[NavItem]:
     return items
 
 
+def _session_left(workspace: Workspace, active: ActiveSession | None) -> dict[str, int]:
+    """Seconds until the session's idle and absolute ends, by the server's clock (the browser counts
+    down from these, so a skewed client clock cannot end or prolong anything)."""
+    if active is None:
+        return {"idle": 0, "absolute": 0}
+    now = workspace.clock.now()
+    return {
+        "idle": max(0, int((active.idle_expires_at - now).total_seconds())),
+        "absolute": max(0, int((active.absolute_expires_at - now).total_seconds())),
+    }
+
+
 def page(
     request: Request,
     template: str,
@@ -88,12 +100,9 @@ def page(
 ) -> HTMLResponse:
     """Render ``template`` with the shared context: the session banner, navigation and CSRF token."""
     workspace: Workspace = request.app.state.workspace
-    left = (
-        (min(active.idle_expires_at, active.absolute_expires_at) - workspace.clock.now()) if active else None
-    )
     shared: dict[str, Any] = {
         "me": active,
-        "session_left_minutes": max(0, int(left.total_seconds() // 60)) if left is not None else 0,
+        "session_left": _session_left(workspace, active),
         "nav": navigation(actions_of(workspace, active)) if active else [],
         "section": section,
         "csrf": session_token(workspace.keys.csrf_key, active.id) if active else "",

@@ -51,11 +51,23 @@
     drawing.appendChild(svg("rect", {x: 0, y: 0, width: page.width, height: page.height, class: "sheet"}));
     boxes.forEach(function (box) {
       var b = box.bbox;
+      var width = Math.max(1, b[2] - b[0]);
+      var height = Math.max(1, b[3] - b[1]);
       var group = svg("g", {class: "region " + box.cls});
-      group.appendChild(svg("rect", {x: b[0], y: b[1], width: Math.max(1, b[2] - b[0]), height: Math.max(1, b[3] - b[1])}));
-      var label = svg("text", {x: b[0] + 2, y: Math.max(12, b[1] - 3), "font-size": Math.max(12, page.height / 90)});
-      label.textContent = box.label;
-      group.appendChild(label);
+      group.appendChild(svg("rect", {x: b[0], y: b[1], width: width, height: height}));
+      if (box.inside && box.text) {
+        // The (masked) text set into its box, squeezed to the box's width: a readable wireframe.
+        var content = svg("text", {
+          x: b[0] + 1, y: b[3] - height * 0.22, "font-size": height * 0.78,
+          textLength: Math.max(1, width - 2), lengthAdjust: "spacingAndGlyphs",
+        });
+        content.textContent = box.text;
+        group.appendChild(content);
+      } else {
+        var label = svg("text", {x: b[0] + 2, y: Math.max(12, b[1] - 3), "font-size": Math.max(12, page.height / 90)});
+        label.textContent = box.label;
+        group.appendChild(label);
+      }
       var title = document.createElementNS(SVG, "title");
       title.textContent = box.label + ": " + box.text;
       group.appendChild(title);
@@ -92,7 +104,7 @@
     result.pages.forEach(function (page) {
       var boxes = [];
       (page.regions || []).forEach(function (r) {
-        boxes.push({bbox: r.bbox, label: "text", text: r.text, cls: "k-text"});
+        boxes.push({bbox: r.bbox, label: "text", text: r.text, cls: "k-text", inside: true});
       });
       (result.fields || []).forEach(function (f) {
         if (f.page === page.index && f.bbox) {

@@ -13,10 +13,12 @@
   if (!banner) {
     return;
   }
-  var idleEnds = Date.parse(banner.dataset.idleEnds);
-  var absoluteEnds = Date.parse(banner.dataset.absoluteEnds);
+  // Counted from the server's figures, so a wrong clock on this device changes nothing.
+  var loaded = Date.now();
+  var idleSpan = Number(banner.dataset.idleSeconds) * 1000;
+  var idleEnds = loaded + idleSpan;
+  var absoluteEnds = loaded + Number(banner.dataset.absoluteSeconds) * 1000;
   var countdown = banner.querySelector("[data-countdown]");
-  var idleSpan = idleEnds - Date.now();
 
   function tick() {
     var left = Math.min(idleEnds, absoluteEnds) - Date.now();
