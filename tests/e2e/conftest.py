@@ -176,7 +176,8 @@ def browser(chromium: Any, live: LiveServer, request: pytest.FixtureRequest) -> 
 
 def image_fingerprints(data: bytes) -> list[bytes]:
     """Byte strings any copy of ``data`` would contain: raw slices, and its base64 at each alignment."""
-    marks = [data[start : start + 48] for start in (0, len(data) // 3, len(data) // 2) if len(data) > start + 48]
+    starts = (0, len(data) // 3, len(data) // 2)
+    marks = [data[start : start + 48] for start in starts if len(data) > start + 48]
     for shift in range(3):
         encoded = base64.b64encode(data[shift:])
         marks += [encoded[i : i + 64] for i in (8, len(encoded) // 2) if len(encoded) > i + 64]

@@ -26,7 +26,7 @@ def _ingest_lab(env: Env) -> tuple[str, bytes]:
 
 
 def test_clinician_analyses_an_image_that_never_reaches_the_browser(browser: Browser, env: Env) -> None:
-    image_id, data = _ingest_lab(env)
+    _image_id, data = _ingest_lab(env)
     page = browser.page
 
     browser.sign_in(env, "sam")
