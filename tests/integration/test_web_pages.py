@@ -223,3 +223,65 @@ def test_requests_are_asked_and_decided_in_the_pages(browser: TestClient, env: E
     detail = browser.get(f"/requests/{request_id}")
     assert "approved" in detail.text and "ada" in detail.text
     assert any(g.case_id == "ENC-2026-0777" for g in env.workspace.grants.list_grants("sam"))
+
+
+def _wait(browser: TestClient, job_id: str) -> dict[str, object]:
+    deadline = time.monotonic() + 120
+    while True:
+        job = browser.get(f"/api/v1/analysis-jobs/{job_id}").json()
+        if job["status"] != "running" or time.monotonic() > deadline:
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.2)
+
+
+def test_restricted_material_asks_for_a_fresh_code_in_the_page_and_then_opens(
+    browser: TestClient, env: Env
+) -> None:
+    from sealroom.demo.documents import render_id_card
+
+    image_id = env.workspace.vault.ingest(
+        env.session("nora"), render_id_card(),
+        IngestRequest("identity-docs", CLINICAL_CASE, "identity", "restricted"),
+    )["id"]  # fmt: skip
+    sign_in(browser, env, "pat")
+    env.clock.advance(minutes=11)  # restricted images need a check within 10 minutes
+    page = browser.get(f"/images/{image_id}")
+    csrf = hidden(page.text, "csrf_token")
+
+    first = browser.post(f"/images/{image_id}/analyze", data={"task": "classify", "csrf_token": csrf})
+    job = _wait(browser, first.headers["location"].rsplit("/", 1)[1])
+    assert job["status"] == "failed" and job["error"]["step_up"] is True  # type: ignore[index]
+    assert job["result"] is None
+
+    prompt = browser.get(f"/step-up?next=/images/{image_id}")
+    assert prompt.status_code == 200 and "Confirm it is you" in prompt.text
+    wrong = browser.post(
+        "/step-up", data={"csrf_token": csrf, "totp": "000000", "next": f"/images/{image_id}"}
+    )
+    assert wrong.status_code == 401 and "code is not correct" in wrong.text
+    confirmed = browser.post(
+        "/step-up", data={"csrf_token": csrf, "totp": env.fresh_code("pat"), "next": f"/images/{image_id}"}
+    )
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == f"/images/{image_id}"
+
+    again = browser.post(f"/images/{image_id}/analyze", data={"task": "classify", "csrf_token": csrf})
+    assert _wait(browser, again.headers["location"].rsplit("/", 1)[1])["status"] == "done"
+
+
+def test_a_refused_form_says_why_and_leads_back_to_its_page(browser: TestClient, env: Env) -> None:
+    sign_in(browser, env, "sam")
+    page = browser.get("/requests")
+    refused = browser.post(
+        "/requests",
+        data={"csrf_token": hidden(page.text, "csrf_token"), "kind": "case", "dataset": "clinical-records",
+              "case_id": "ENC-2026-0777", "hours": "4", "reason": "   "},
+    )  # fmt: skip
+    assert refused.status_code == 400
+    assert "say why you need this access" in refused.text
+    assert 'href="/requests"' in refused.text
+    not_a_number = browser.post(
+        "/requests",
+        data={"csrf_token": hidden(page.text, "csrf_token"), "kind": "case", "dataset": "clinical-records",
+              "case_id": "ENC-2026-0777", "hours": "four", "reason": "Covering the ward round"},
+    )  # fmt: skip
+    assert not_a_number.status_code == 400 and "whole number of hours" in not_a_number.text

@@ -8,6 +8,7 @@ same status the API would give (and, like the API, a 404 that says nothing about
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 
 from fastapi import Request
@@ -33,6 +34,29 @@ TITLES = {
 }
 
 
+# Where the form posted to a path came from (matched in order): the error page links back to it.
+FORM_PAGES = (
+    (re.compile(r"^/images/([0-9a-f]{32})/analyze$"), r"/images/\1"),
+    (re.compile(r"^/requests/[0-9a-f]{32}/(approve|deny)$"), "/requests/review"),
+    (re.compile(r"^/break-glass/[0-9a-f]{32}/review$"), "/break-glass"),
+    (re.compile(r"^/(requests|exports|break-glass)(/.*)?$"), "/requests"),
+    (re.compile(r"^/admin/users(/.*)?$"), "/admin/users"),
+)
+
+
+def back_link(request: Request, signed_in: bool) -> str:
+    """Where the error page's "go back" leads: the page itself, or the page whose form was posted."""
+    if not signed_in:
+        return "/login"
+    path = request.url.path
+    if request.method == "GET":
+        return "/"
+    for pattern, target in FORM_PAGES:
+        if pattern.match(path):
+            return pattern.sub(target, path)
+    return "/"
+
+
 def render_error(request: Request, exc: Exception) -> Response:
     """The page (or redirect) for an error raised while serving a page."""
     if isinstance(exc, SignInRequiredError):
@@ -53,7 +77,7 @@ def render_error(request: Request, exc: Exception) -> Response:
         "title": TITLES.get(status, "Something went wrong"),
         "message": message,
         "step_up": request.url.path if isinstance(exc, StepUpRequiredError) else "",
-        "back": "/" if active else "/login",
+        "back": back_link(request, active is not None),
     }
     return page(request, "error.html", context, active=active, status_code=status)
 
