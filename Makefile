@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own).
+CHROMIUM ?= /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help demo test lint bench serve clean
+.PHONY: help demo test e2e lint bench serve clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +21,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## set up and run the demo on synthetic documents (offline engine)
 	$(BIN)/sealroom demo
 
-test: $(STAMP) ## set up and run the whole test suite
+$(CHROMIUM):
+	@echo "Installing Debian's Chromium for the browser tests (apt-get)"
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+test: $(STAMP) $(CHROMIUM) ## set up and run the whole test suite (the browser tests too: make e2e runs them alone)
 	$(BIN)/pytest
+
+e2e: $(STAMP) $(CHROMIUM) ## only the real-browser journeys (screenshots in test-artifacts/)
+	$(BIN)/pytest -m e2e
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check src tests bench

@@ -61,6 +61,8 @@ class LoginSettings(_Strict):
     window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     require_mfa: bool = True
+    invitation_hours: int = Field(default=72, ge=1, le=24 * 14)
+    """How long an enrolment link (a new account's, or a second-factor reset's) stays valid."""
 
 
 class LimitSettings(_Strict):

@@ -79,6 +79,7 @@ class WorkspaceKeys:
     pii_hash_key: bytes
     audit_key: bytes
     key_id: str
+    csrf_key: bytes
 
     @classmethod
     def load(cls, workspace_key: Path, audit_key: Path) -> WorkspaceKeys:
@@ -90,6 +91,7 @@ class WorkspaceKeys:
             pii_hash_key=_derive(master, "sealroom/v1/pii-hash"),
             audit_key=read_key_file(audit_key),
             key_id="local:" + hashlib.sha256(master).hexdigest()[:16],
+            csrf_key=_derive(master, "sealroom/v1/csrf"),
         )
 
     def keyed_hash(self, value: str) -> str:

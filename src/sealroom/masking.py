@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sealroom.analysis.models import AnalysisResult, Entity
+from sealroom.analysis.models import AnalysisResult, Entity, PageText
 
 MASK = "*"
 MAX_FULL_MASK = 8
@@ -254,10 +254,35 @@ def _mask_field_value(value: str, entity_type: str | None, result: AnalysisResul
     return _mask_text(value, spans)[0] if spans else value
 
 
+def _moved_offset(position: int, moves: list[tuple[int, int, int, int]], *, at_end: bool) -> int:
+    """Where ``position`` of the clear text lands in the masked text; inside a masked group it moves
+    to the group's edge (its end for a region's end, its start otherwise), so no clear part is cut."""
+    shift = 0
+    for old_start, old_end, new_start, new_end in moves:
+        if position <= old_start:
+            break
+        if position < old_end:
+            return new_end if at_end else new_start
+        shift = new_end - old_end
+    return position + shift
+
+
+def _regions(page: PageText, text: str, moves: list[tuple[int, int, int, int]]) -> list[dict[str, Any]]:
+    """The page's regions as delivered: each bbox with its (masked) text."""
+    delivered = []
+    for region in page.regions:
+        start = _moved_offset(region.start, moves, at_end=False)
+        end = _moved_offset(region.end, moves, at_end=True)
+        delivered.append({"bbox": list(region.bbox), "text": text[start:end]})
+    return delivered
+
+
 def mask_result(result: AnalysisResult, unmasked: bool) -> dict[str, Any]:
     """The JSON-ready dict delivered to a caller; masked unless ``unmasked`` (``pii:view_unmasked``)."""
     if unmasked:
         data = result.to_dict()
+        for page, page_data in zip(result.pages, data["pages"], strict=True):
+            page_data["regions"] = _regions(page, page.text, [])
         data["masked"] = False
         return data
     data = result.to_dict()  # a deep copy (``dataclasses.asdict``): the result itself is not changed
@@ -266,6 +291,7 @@ def mask_result(result: AnalysisResult, unmasked: bool) -> dict[str, Any]:
     for page, page_data in zip(result.pages, data["pages"], strict=True):
         spans = _page_spans(page.text, page.index, result.entities, terms)
         page_data["text"], page_moves[page.index] = _mask_text(page.text, spans)
+        page_data["regions"] = _regions(page, page_data["text"], page_moves[page.index])
     for entity, entity_data in zip(result.entities, data["entities"], strict=True):
         entity_data["text"] = mask_value(entity.type, entity.text)
         entity_data["start"], entity_data["end"] = _moved(entity, page_moves.get(entity.page, []))

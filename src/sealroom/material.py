@@ -9,7 +9,7 @@ long-lived copy, and the server process is the only place any of it exists.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sealroom.analysis.models import AnalysisResult, PageImage
@@ -43,6 +43,12 @@ class SessionMaterial:
         # Sessions already purged: a request of that session still in flight must not put material
         # back after the purge (it would outlive its session until the process ends).
         self._ended: set[str] = set()
+        self._purge_listeners: list[Callable[[str], None]] = []
+
+    def on_purge(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(session_id)`` whenever a session is purged, so other session-held state
+        (analysis results kept for the browser) goes with the images."""
+        self._purge_listeners.append(listener)
 
     def put(self, session_id: str, opened: OpenedImage) -> None:
         """Hold ``opened`` for ``session_id`` (replacing and destroying an older copy).
@@ -87,6 +93,8 @@ class SessionMaterial:
             self._ended.add(session_id)
         for opened in held.values():
             opened.destroy()
+        for listener in self._purge_listeners:
+            listener(session_id)
         return sorted(held)
 
     def drop_image(self, image_id: str) -> list[str]:

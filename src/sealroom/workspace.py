@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
 from sealroom.alerts import AlertDispatcher
+from sealroom.analysis.jobs import AnalysisJobs
 from sealroom.analysis.registry import EngineRegistry, configured_factories
 from sealroom.analysis.service import AnalysisService
 from sealroom.audit.log import AuditLog
@@ -30,7 +31,9 @@ from sealroom.egress import EgressPolicy
 from sealroom.errors import ConfigError
 from sealroom.exports.service import ExportService
 from sealroom.forwarding import Forwarder
+from sealroom.identity.admin import AccountAdmin
 from sealroom.identity.integrations import IntegrationService
+from sealroom.identity.invitations import InvitationService
 from sealroom.identity.service import IdentityService
 from sealroom.keys import LocalKeyProvider, WorkspaceKeys, create_key_file
 from sealroom.material import SessionMaterial
@@ -115,6 +118,9 @@ class Workspace:
     alerts: AlertDispatcher
     retention: RetentionService
     integrations: IntegrationService
+    invitations: InvitationService
+    accounts: AccountAdmin
+    jobs: AnalysisJobs
     forwarder: Forwarder
     """Feeds the SIEM sinks in background threads; ``serve`` starts it (see ``api/app.py``)."""
     engines: EngineRegistry = field(repr=False)
@@ -144,6 +150,9 @@ class Workspace:
         vault.move_legacy_keys()  # workspaces from before the key store keep their keys in the database
         grants = GrantService(db, clock, audit, max_duration=timedelta(days=settings.access.grant_max_days))
         alerts = AlertDispatcher(settings.alerts, db, audit, clock)
+        identity = IdentityService(db, keys, settings, clock, audit)
+        invitations = InvitationService(db, keys, settings, clock, audit, identity.passwords)
+        analysis = AnalysisService(db, gate, vault, engines, audit, keys.pii_hash_key)
         forwarder = Forwarder(settings.forwarding, db, audit, clock, root)
         if forwarder.sinks:
             # Any commit may have appended audit records: the forwarder looks at once, not at its next poll.
@@ -156,18 +165,21 @@ class Workspace:
             db=db,
             clock=clock,
             audit=audit,
-            identity=IdentityService(db, keys, settings, clock, audit),
+            identity=identity,
             grants=grants,
             sessions=sessions,
             gate=gate,
             vault=vault,
-            analysis=AnalysisService(db, gate, vault, engines, audit, keys.pii_hash_key),
+            analysis=analysis,
             requests=RequestService(db, settings, clock, audit, grants, gate),
             exports=ExportService(db, settings, clock, audit, gate, vault, engines),
             breakglass=BreakGlassService(db, settings, gate, clock, audit, alerts, grants),
             alerts=alerts,
             retention=RetentionService(db, settings, clock, audit, keystore, blobs, sessions),
             integrations=IntegrationService(db, clock, audit),
+            invitations=invitations,
+            accounts=AccountAdmin(db, gate, identity, invitations),
+            jobs=AnalysisJobs(analysis, sessions.material, clock),
             forwarder=forwarder,
             engines=engines,
         )
@@ -197,7 +209,9 @@ class Workspace:
                 log.error("maintenance step %s failed: %s", name, type(exc).__name__)
 
     def close(self) -> None:
-        """Stop forwarding and alert delivery (bounded waits) and release database connections."""
+        """Let running analyses end, stop forwarding and let alerts go out (bounded waits); release
+        database connections."""
+        self.jobs.close()
         self.forwarder.stop()
         self.alerts.close()
         self.engine.dispose()

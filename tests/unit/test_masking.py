@@ -340,3 +340,46 @@ def test_a_role_with_unmasked_access_gets_the_model_reply_as_is() -> None:
     delivered = mask_result(_model_result(), unmasked=True)
     assert delivered["answer"].startswith("The report of Melissa Miller")
     assert delivered["data"]["account"] == 40012345
+
+
+def _regions_result() -> AnalysisResult:
+    from sealroom.analysis.models import TextRegion
+
+    text = "Patient Name: Eleanor Whitfield  SSN: 512-38-4471\nDiagnosis: asthma"
+    name_at, ssn_at = text.index("Eleanor"), text.index("512")
+    regions = [
+        TextRegion(0, 13, (10, 10, 120, 30)),                       # "Patient Name:"
+        TextRegion(14, 31, (130, 10, 300, 30)),                     # the name alone
+        TextRegion(33, len("Patient Name: Eleanor Whitfield  SSN: 512-38-4471"), (320, 10, 500, 30)),
+        TextRegion(text.index("Diagnosis"), len(text), (10, 40, 200, 60)),
+        TextRegion(name_at + 3, name_at + 12, (150, 10, 250, 30)),  # starts and ends inside the name
+    ]
+    return AnalysisResult(
+        engine="local", document_type="clinical", document_type_confidence=0.9,
+        pages=[PageText(0, 600, 800, text, regions)],
+        entities=[
+            Entity("PERSON", "Eleanor Whitfield", 0, (130, 10, 300, 30), 0.9, name_at, name_at + 17),
+            Entity("SSN", "512-38-4471", 0, (360, 10, 500, 30), 0.95, ssn_at, ssn_at + 11),
+        ],
+    )  # fmt: skip
+
+
+def test_layout_regions_carry_their_text_masked_and_never_a_clear_part() -> None:
+    delivered = mask_result(_regions_result(), unmasked=False)
+    regions = delivered["pages"][0]["regions"]
+
+    assert regions[0]["bbox"] == [10, 10, 120, 30]
+    texts = [r["text"] for r in regions]
+    assert texts[0] == "Patient Name:"
+    assert texts[1] == "E*** W***"
+    assert texts[2] == "SSN: ***-**-4471"
+    assert texts[3] == "Diagnosis: asthma"
+    assert texts[4] == "E*** W***"  # a region cutting into a name shows the whole masked name
+    flat = json.dumps(delivered)
+    assert "Eleanor" not in flat and "Whitfield" not in flat and "512-38" not in flat
+    assert all(set(r) == {"bbox", "text"} for r in regions)
+
+
+def test_layout_regions_are_in_clear_for_a_role_that_may_see_values() -> None:
+    regions = mask_result(_regions_result(), unmasked=True)["pages"][0]["regions"]
+    assert regions[1]["text"] == "Eleanor Whitfield" and regions[2]["text"] == "SSN: 512-38-4471"

@@ -63,13 +63,27 @@ class ExtractedField:
 
 
 @dataclass
+class TextRegion:
+    """Where a stretch of the page text sits: ``text[start:end]`` is drawn inside ``bbox``.
+
+    Masking delivers it as ``{"bbox", "text"}`` with the masked text, so a client can draw the page's
+    layout (a wireframe of regions) from the result alone, never from pixels.
+    """
+
+    start: int
+    end: int
+    bbox: BBox
+
+
+@dataclass
 class PageText:
-    """The text read from one page, one line per visual row."""
+    """The text read from one page, one line per visual row, and where its regions are."""
 
     index: int
     width: int
     height: int
     text: str
+    regions: list[TextRegion] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

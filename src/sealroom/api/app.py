@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sealroom import __version__
 from sealroom.api import (
+    analysis_jobs,
     audit,
     auth,
     breakglass,
@@ -27,6 +28,7 @@ from sealroom.api.body_limit import BodyLimitMiddleware
 from sealroom.api.errors import install_error_handlers
 from sealroom.api.headers import SecurityHeadersMiddleware
 from sealroom.errors import SealroomError
+from sealroom.web.mount import install_web
 from sealroom.workspace import Workspace
 
 log = logging.getLogger("sealroom.api")
@@ -90,6 +92,8 @@ def create_app(workspace: Workspace, *, sweep: bool = True, forward: bool = True
     app.include_router(breakglass.router)
     app.include_router(exports.router)
     app.include_router(retention.router)
+    app.include_router(analysis_jobs.router)
+    install_web(app)
 
     @app.get("/healthz", tags=["health"])
     def health() -> dict[str, str]:

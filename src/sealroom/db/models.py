@@ -385,6 +385,31 @@ class ComplianceSignoff(Base):
     recorded_by: Mapped[str] = mapped_column(String(128))
 
 
+class EnrolmentInvitation(Base):
+    """A one-time link with which a user sets up their second factor (and, for a new account, their
+    password) in the browser. Only a SHA-256 of the link's token is stored.
+
+    ``kind`` is ``new_user`` (the account has no usable password yet) or ``reset_mfa`` (a lost
+    authenticator: the old factor was withdrawn when the link was issued). ``pending_secret_enc`` is
+    the TOTP seed shown on the enrolment page, sealed like a user's seed; it becomes the user's only
+    when a code from it is confirmed.
+    """
+
+    __tablename__ = "enrolment_invitations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    pending_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
 Index("ix_grants_user_case", Grant.user_id, Grant.case_id)
 Index("ix_alert_firings_rule_subject", AlertFiring.rule, AlertFiring.subject)
 # One review per approver and request, even when two of their approvals race.

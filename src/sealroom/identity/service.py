@@ -102,6 +102,11 @@ class IdentityService:
         self._issuer = issuer
         self._dummy_hash: str | None = None
 
+    @property
+    def passwords(self) -> PasswordHashing:
+        """The password hashing in use (shared with enrolment links)."""
+        return self._passwords
+
     # -- administration -------------------------------------------------------------------------
 
     def add_user(

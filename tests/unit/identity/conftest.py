@@ -25,6 +25,7 @@ def make_keys() -> WorkspaceKeys:
         pii_hash_key=secrets.token_bytes(32),
         audit_key=secrets.token_bytes(32),
         key_id="test",
+        csrf_key=secrets.token_bytes(32),
     )
 
 

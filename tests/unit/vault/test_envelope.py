@@ -21,6 +21,7 @@ def provider(key_id: str = "local:test") -> LocalKeyProvider:
         pii_hash_key=secrets.token_bytes(32),
         audit_key=secrets.token_bytes(32),
         key_id=key_id,
+        csrf_key=secrets.token_bytes(32),
     )
     return LocalKeyProvider(keys)
 

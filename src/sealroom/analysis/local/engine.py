@@ -31,6 +31,7 @@ from sealroom.analysis.models import (
     ExtractedField,
     PageImage,
     PageText,
+    TextRegion,
 )
 from sealroom.errors import AnalysisError
 
@@ -65,6 +66,11 @@ def build_analyzer() -> Any:
     nlp = BlankNlpEngine()
     nlp.load()
     return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])
+
+
+def regions_of(layout: PageLayout) -> list[TextRegion]:
+    """The page's detected text segments as regions of its text (for the layout view)."""
+    return [TextRegion(seg.start, seg.end, seg.bbox) for seg in layout.segments if seg.end > seg.start]
 
 
 def resolve(cands: list[_Candidate]) -> list[_Candidate]:
@@ -154,7 +160,7 @@ class LocalEngine:
         doc_type, conf = classify(text, [e.type for e in entities])
         result = AnalysisResult(
             engine=self.name, document_type=doc_type, document_type_confidence=conf,
-            pages=[PageText(i, lay.width, lay.height, lay.text)
+            pages=[PageText(i, lay.width, lay.height, lay.text, regions_of(lay))
                    for i, lay in zip(indexes, layouts, strict=True)],
             entities=entities, fields=fields,
         )

@@ -1,0 +1,1 @@
+"""The page routers of the browser workspace, one module per area."""
