@@ -170,4 +170,4 @@ def test_the_cli_needs_exactly_one_mode_and_follow_needs_a_sink(env: Env) -> Non
     code, out = _cli(env.root, "--follow")
     assert code == 3 and "[forwarding.sinks.NAME]" in out
     code, out = _cli(env.root, "--once")
-    assert code == 0 and "no forwarding sinks are configured" in out
+    assert code == 0 and "no forwarding sinks are configured: add a [forwarding.sinks.NAME] table" in out

@@ -38,7 +38,7 @@ def forward(
     as_json: Annotated[bool, typer.Option("--json", help="With --once or --status: print JSON.")] = False,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """Forward the audit log to the SIEM sinks of [forwarding.sinks], or show their status."""
+    """Forward the audit log to the SIEM sinks configured in sealroom.toml, or show their status."""
     if sum((once, follow, status)) != 1:
         raise InputError("say what to do: exactly one of --once, --follow or --status")
     opened = open_workspace(workspace)
@@ -59,7 +59,7 @@ def _once(opened: Workspace, as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps({"results": [result.as_dict() for result in results]}))
     elif not results:
-        console.print(NO_SINKS, highlight=False)
+        console.print(Text(NO_SINKS))
     for result in results if not as_json else ():
         console.print(_describe(result), highlight=False)
     if any(result.failed for result in results):
@@ -92,7 +92,7 @@ def _status(opened: Workspace, as_json: bool) -> None:
         console.print_json(json.dumps({"sinks": [sink.as_dict() for sink in sinks]}))
         return
     if not sinks:
-        console.print(NO_SINKS, highlight=False)
+        console.print(Text(NO_SINKS))
         return
     table = Table("sink", "kind", "target", "format", "delivered up to", "backlog", "last success")
     table.add_column("last error")
@@ -131,7 +131,7 @@ def _follow(opened: Workspace) -> None:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     forwarder.start()
-    console.print(f"forwarding to {', '.join(forwarder.sinks)}; stop with Ctrl-C", highlight=False)
+    console.print(Text(f"forwarding to {', '.join(forwarder.sinks)}; stop with Ctrl-C"))
     try:
         while not stopping.wait(1.0):
             pass
