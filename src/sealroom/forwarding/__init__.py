@@ -4,7 +4,8 @@
 how each sink is doing. See ``docs/compliance.md``.
 """
 
-from sealroom.forwarding.forwarder import Forwarder, PassResult
+from sealroom.forwarding.forwarder import Forwarder
+from sealroom.forwarding.results import PassResult
 from sealroom.forwarding.status import SinkStatus, forwarding_status
 
 __all__ = ["Forwarder", "PassResult", "SinkStatus", "forwarding_status"]

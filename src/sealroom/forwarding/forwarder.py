@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,6 +34,7 @@ from sealroom.audit.store import events, sealed_select
 from sealroom.clock import Clock
 from sealroom.config import ForwardingSettings, ForwardSinkSettings
 from sealroom.forwarding import cursors
+from sealroom.forwarding.results import PassResult
 from sealroom.forwarding.sinks import ForwardSink, SendError
 from sealroom.forwarding.syslog_sink import SyslogSink
 from sealroom.forwarding.webhook_sink import WebhookSink
@@ -69,38 +69,6 @@ def backoff_seconds(failures: int) -> float:
     if failures <= 0:
         return 0.0
     return min(MAX_BACKOFF_SECONDS, BASE_BACKOFF_SECONDS * float(2 ** min(failures - 1, 16)))
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """What one pass over a sink did."""
-
-    sink: str
-    sent: int = 0
-    """Records the receiver acknowledged."""
-    skipped: int = 0
-    """Records passed over by the sink's category filter."""
-    from_seq: int = 0
-    to_seq: int = 0
-    """The cursor before and after the pass."""
-    error: str | None = None
-    """The failure that stopped the pass (the cursor stays before the failed batch)."""
-    failures: int = 0
-    """Failures in a row, this one included."""
-    busy: str | None = None
-    """Another forwarder holds the sink's lease (its owner id); nothing was sent."""
-
-    @property
-    def failed(self) -> bool:
-        """Whether the pass stopped on a failure."""
-        return self.error is not None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The result as JSON-ready values."""
-        return {
-            "sink": self.sink, "sent": self.sent, "skipped": self.skipped, "from_seq": self.from_seq,
-            "to_seq": self.to_seq, "error": self.error, "failures": self.failures, "busy": self.busy,
-        }  # fmt: skip
 
 
 class Forwarder:
