@@ -28,30 +28,29 @@ import json
 import logging
 import os
 import queue
-import re
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealroom import __version__
+from sealroom import __version__, rfc5424
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock
 from sealroom.config import AlertSettings
+from sealroom.rfc5424 import FieldValue
 
 log = logging.getLogger("sealroom.alerts")
 
 Severity = Literal["emergency", "alert", "critical", "error", "warning", "notice"]
 AlertStatus = Literal["delivered", "failed", "not_configured"]
-FieldValue = str | int | bool | None
 
 ATTEMPTS = 3
 BACKOFF_SECONDS = (0.2, 0.6)
@@ -61,15 +60,6 @@ CLOSE_WAIT_LIMIT = 30.0
 """``close`` waits at most this long for alerts in flight."""
 ACTOR = "system:alerts"
 SIGNATURE_HEADER = "X-Sealroom-Signature"
-
-SYSLOG_FACILITY = 10  # security/authorization messages (authpriv)
-SYSLOG_SEVERITIES: Mapping[str, int] = {
-    "emergency": 0, "alert": 1, "critical": 2, "error": 3, "warning": 4, "notice": 5,
-}  # fmt: skip
-SD_ID = "sealroom@32473"
-"""The structured-data id. 32473 is the enterprise number RFC 5612 reserves for examples and
-documentation: Sealroom has no number of its own, and the name part keeps it recognisable."""
-APP_NAME = "sealroom"
 
 
 @dataclass(frozen=True)
@@ -88,12 +78,12 @@ class Alert:
     def payload(self) -> dict[str, object]:
         """The JSON object a webhook receives."""
         return {
-            "source": APP_NAME,
+            "source": rfc5424.APP_NAME,
             "id": self.id,
             "kind": self.kind,
             "severity": self.severity,
             "summary": self.summary,
-            "raised_at": _iso(self.raised_at),
+            "raised_at": rfc5424.iso(self.raised_at),
             "fields": dict(self.fields),
         }
 
@@ -177,7 +167,7 @@ class SyslogSink:
         self._transport = parts.scheme
         self._address = (parts.hostname, parts.port)
         self._timeout = timeout
-        self._hostname = _header_word(socket.gethostname(), 255)
+        self._hostname = rfc5424.header_word(socket.gethostname(), 255)
 
     def message(self, alert: Alert) -> bytes:
         """The RFC 5424 message (without transport framing)."""
@@ -195,7 +185,7 @@ class SyslogSink:
                     sock.sendto(message, address)
             else:
                 with socket.create_connection(self._address, timeout=self._timeout) as sock:
-                    sock.sendall(b"%d " % len(message) + message)
+                    sock.sendall(rfc5424.octet_frame(message))
         except TimeoutError as exc:
             raise DeliveryError("timeout") from exc
         except OSError as exc:
@@ -210,48 +200,15 @@ def format_rfc5424(alert: Alert, *, hostname: str, procid: str) -> bytes:
     ``alert_id``, ``kind`` and every field (names cut to 32 safe characters, values escaped); MSG is
     the summary, preceded by the UTF-8 BOM only when it is not plain ASCII.
     """
-    pri = SYSLOG_FACILITY * 8 + SYSLOG_SEVERITIES[alert.severity]
-    stamp = _iso(alert.raised_at) or "-"
-    params = {"alert_id": alert.id, "kind": alert.kind, **alert.fields}
-    sd = (
-        "["
-        + SD_ID
-        + "".join(
-            f' {_param_name(name)}="{_param_value(value)}"'
-            for name, value in params.items()
-            if value is not None
-        )
-        + "]"
+    return rfc5424.format_message(
+        severity=rfc5424.SEVERITIES[alert.severity],
+        timestamp=rfc5424.iso(alert.raised_at),
+        hostname=hostname,
+        procid=procid,
+        msgid=alert.kind,
+        params={"alert_id": alert.id, "kind": alert.kind, **alert.fields},
+        msg=alert.summary,
     )
-    header = (
-        f"<{pri}>1 {stamp} {_header_word(hostname, 255)} {APP_NAME} {_header_word(procid, 128)} "
-        f"{_header_word(alert.kind, 32)} {sd}"
-    )
-    summary = alert.summary.replace("\n", " ")
-    msg = summary.encode("ascii") if summary.isascii() else b"\xef\xbb\xbf" + summary.encode()
-    return header.encode() + b" " + msg
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _header_word(value: str, limit: int) -> str:
-    """A header field: printable US-ASCII without spaces, at most ``limit`` characters, or ``-``."""
-    cleaned = "".join(char for char in value if 33 <= ord(char) <= 126)[:limit]
-    return cleaned or "-"
-
-
-def _param_name(name: str) -> str:
-    # SD-NAME: 1-32 printable US-ASCII characters other than '=', ']', '"' (and space).
-    return re.sub(r'[^\x21-\x7e]|[="\]]', "_", name)[:32] or "_"
-
-
-def _param_value(value: FieldValue) -> str:
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
 @dataclass

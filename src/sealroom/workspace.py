@@ -14,7 +14,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
@@ -30,6 +30,7 @@ from sealroom.db.migrate import upgrade
 from sealroom.egress import EgressPolicy
 from sealroom.errors import ConfigError
 from sealroom.exports.service import ExportService
+from sealroom.forwarding import Forwarder
 from sealroom.identity.admin import AccountAdmin
 from sealroom.identity.integrations import IntegrationService
 from sealroom.identity.invitations import InvitationService
@@ -120,6 +121,8 @@ class Workspace:
     invitations: InvitationService
     accounts: AccountAdmin
     jobs: AnalysisJobs
+    forwarder: Forwarder
+    """Feeds the SIEM sinks in background threads; ``serve`` starts it (see ``api/app.py``)."""
     engines: EngineRegistry = field(repr=False)
 
     @classmethod
@@ -150,6 +153,10 @@ class Workspace:
         identity = IdentityService(db, keys, settings, clock, audit)
         invitations = InvitationService(db, keys, settings, clock, audit, identity.passwords)
         analysis = AnalysisService(db, gate, vault, engines, audit, keys.pii_hash_key)
+        forwarder = Forwarder(settings.forwarding, db, audit, clock, root)
+        if forwarder.sinks:
+            # Any commit may have appended audit records: the forwarder looks at once, not at its next poll.
+            event.listen(db, "after_commit", lambda _session: forwarder.wake())
         return cls(
             root=root,
             settings=settings,
@@ -173,8 +180,13 @@ class Workspace:
             invitations=invitations,
             accounts=AccountAdmin(db, gate, identity, invitations),
             jobs=AnalysisJobs(analysis, sessions.material, clock),
+            forwarder=forwarder,
             engines=engines,
         )
+
+    def forwarder_as(self, actor: str) -> Forwarder:
+        """A separate forwarder recording its ``forward.sink.*`` events as ``actor`` (the CLI's operator)."""
+        return Forwarder(self.settings.forwarding, self.db, self.audit, self.clock, self.root, actor=actor)
 
     def purge_stale_sessions(self) -> list[str]:
         """End sessions left open by a previous run (their memory is gone; record what they held)."""
@@ -197,7 +209,9 @@ class Workspace:
                 log.error("maintenance step %s failed: %s", name, type(exc).__name__)
 
     def close(self) -> None:
-        """Let running analyses end and alerts go out (bounded waits); release database connections."""
+        """Let running analyses end, stop forwarding and let alerts go out (bounded waits); release
+        database connections."""
         self.jobs.close()
+        self.forwarder.stop()
         self.alerts.close()
         self.engine.dispose()

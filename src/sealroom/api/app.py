@@ -18,6 +18,7 @@ from sealroom.api import (
     breakglass,
     engines,
     exports,
+    forwarding,
     grants,
     images,
     requests,
@@ -43,18 +44,25 @@ async def _maintain(workspace: Workspace) -> None:
         await run_in_threadpool(workspace.maintain)
 
 
-def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
-    """The API for ``workspace``. At start-up, sessions left by a previous run are ended and purged."""
+def create_app(workspace: Workspace, *, sweep: bool = True, forward: bool = True) -> FastAPI:
+    """The API for ``workspace``. At start-up, sessions left by a previous run are ended and purged,
+    and (``forward``) the SIEM forwarder starts its threads; at shutdown it stops (bounded wait)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(workspace.purge_stale_sessions)
         task = asyncio.create_task(_maintain(workspace)) if sweep else None
+        if forward:
+            # Threads of its own, not a step of ``maintain``: a hung receiver must not delay the
+            # sweep, and the sweep must not delay delivery.
+            workspace.forwarder.start()
         try:
             yield
         finally:
             if task is not None:
                 task.cancel()
+            if forward:
+                await run_in_threadpool(workspace.forwarder.stop)
             try:
                 await run_in_threadpool(workspace.sessions.end_all_open, "shutdown")
             except SealroomError as exc:
@@ -77,6 +85,7 @@ def create_app(workspace: Workspace, *, sweep: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(images.router)
     app.include_router(audit.router)
+    app.include_router(forwarding.router)
     app.include_router(engines.router)
     app.include_router(requests.router)
     app.include_router(grants.router)

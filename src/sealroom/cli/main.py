@@ -14,6 +14,7 @@ from sealroom.cli import (
     breakglass_cmd,
     engines_cmd,
     exports_cmd,
+    forward_cmd,
     images_cmd,
     integrations_cmd,
     requests_cmd,
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(users_cmd.user_app, name="user")
 app.add_typer(users_cmd.grant_app, name="grant")
 app.add_typer(audit_cmd.audit_app, name="audit")
+audit_cmd.audit_app.command("forward")(forward_cmd.forward)
 app.add_typer(images_cmd.corpus_app, name="corpus")
 app.add_typer(requests_cmd.request_app, name="request")
 app.add_typer(integrations_cmd.integration_app, name="integration")

@@ -326,8 +326,11 @@ class AuditAnchor(Base):
 class ForwardCursor(Base):
     """How far one forwarding sink has got through the audit log, and how delivery is going.
 
-    ``last_seq`` only moves forward, after the receiver acknowledged every record up to it. A
-    forwarder holds ``lease_owner`` until ``lease_until`` so two processes never feed one sink.
+    ``last_seq`` only moves forward, after the receiver acknowledged every record up to it (records
+    the sink's category filter skips count as passed). ``last_error``/``consecutive_failures`` describe
+    the current run of failures (``NULL``/0 once a batch is acknowledged again). A forwarder holds
+    ``lease_owner`` until ``lease_until`` so two processes never feed one sink. See
+    ``sealroom.forwarding.cursors``.
     """
 
     __tablename__ = "forward_cursors"
