@@ -116,7 +116,7 @@ def _edit_config(env: Env, old: str, new: str) -> Workspace:
 
 
 def _set_clinical_retention(env: Env, days: int) -> Workspace:
-    return _edit_config(env, "retention_days = 2555            # seven years", f"retention_days = {days}")
+    return _edit_config(env, "retention_days = 2555            # seven years\n", f"retention_days = {days}\n")
 
 
 def _export(api: TestClient, headers: dict[str, str], image_id: str, variant: str = "redacted") -> Any:

@@ -119,8 +119,9 @@ def test_user_admin_grant_ingest_analyze_and_audit(workspace: Path, tmp_path: Pa
     export = tmp_path / "audit.jsonl"
     code, out = sealroom(workspace, "audit", "export", "--jsonl", "--out", str(export))
     assert code == 0, out
-    lines = export.read_text().splitlines()
-    assert lines and all(json.loads(line)["mac"] for line in lines)
+    *records, manifest = export.read_text().splitlines()
+    assert records and all(json.loads(line)["mac"] for line in records)
+    assert json.loads(manifest)["type"] == "sealroom.export.manifest"
     assert LAB_PATIENT["SSN"] not in export.read_text()
 
 
