@@ -23,6 +23,7 @@ fi
 $BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md" --baseline-python "$BASELINE/bin/python"
 $BIN/python bench/overhead_bench.py --out "$OUT/overhead.md"
 $BIN/python bench/audit_bench.py --out "$OUT/audit.md"
+$BIN/python bench/audit_search_bench.py --out "$OUT/audit_search.md"
 $BIN/python bench/egress_bench.py --out "$OUT/egress.md"
 
 {
@@ -38,6 +39,7 @@ $BIN/python bench/egress_bench.py --out "$OUT/egress.md"
   cat "$OUT/engine.md"; echo
   cat "$OUT/overhead.md"; echo
   cat "$OUT/audit.md"; echo
+  cat "$OUT/audit_search.md"; echo
   cat "$OUT/egress.md"
 } > docs/benchmarks.md
 echo "wrote docs/benchmarks.md"

@@ -1,78 +1,116 @@
-"""Audit log search and verification for the ``audit:read`` role. Reading is itself audited."""
+"""Audit log search, evidence export and verification for the ``audit:read`` role. Reading is audited.
+
+``GET /events`` pages with keyset cursors (``after_seq``/``before_seq``; the response's ``next`` holds the
+one to send back). ``GET /export`` streams an evidence file (``sealroom.audit.evidence``) as an attachment
+once its ``audit.export`` record is committed.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
 from sealroom.api.deps import SessionDep, WorkspaceDep
-from sealroom.audit.query import AuditQuery, search
-from sealroom.audit.verify import verify_chain
+from sealroom.audit.evidence import export_evidence
+from sealroom.audit.query import AuditQuery, page
+from sealroom.audit.reading import record_read, require_reader, verify_audited
+from sealroom.errors import InputError
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+Kind = Literal["access", "denials", "break-glass", "exports"]
+_MAX_SEQ = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The filters shared by search and export (query parameters)."""
+
+    actor: Annotated[str | None, Query(max_length=128)] = None
+    image_id: Annotated[str | None, Query(max_length=32)] = None
+    case_id: Annotated[str | None, Query(max_length=128)] = None
+    action: Annotated[str | None, Query(max_length=64)] = None
+    outcome: Annotated[str | None, Query(max_length=16)] = None
+    kind: Annotated[Kind | None, Query(description="A named search.")] = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: Annotated[int | None, Query(ge=0, le=_MAX_SEQ)] = None
+    before_seq: Annotated[int | None, Query(ge=1, le=_MAX_SEQ)] = None
+
+    def query(self, **paging: Any) -> AuditQuery:
+        """The ``AuditQuery``; 400 for times without a zone or a named search that contradicts a filter."""
+        try:
+            return AuditQuery(
+                actor=self.actor, image_id=self.image_id, case_id=self.case_id, action=self.action,
+                outcome=self.outcome, kind=self.kind, since=self.since, until=self.until,
+                after_seq=self.after_seq, before_seq=self.before_seq, **paging,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+
+
+FiltersDep = Annotated[Filters, Depends()]
 
 
 @router.get("/events")
 def list_events(
     active: SessionDep,
     workspace: WorkspaceDep,
-    actor: Annotated[str | None, Query(max_length=128)] = None,
-    image_id: Annotated[str | None, Query(max_length=32)] = None,
-    case_id: Annotated[str | None, Query(max_length=128)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after_seq: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    filters: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    newest_first: bool = False,
 ) -> dict[str, Any]:
-    """Audit records matching the filters, oldest first; page with ``after_seq``."""
+    """Audit records matching the filters, oldest first (or newest first); ``next`` is the cursor of the
+    next page (``{"after_seq": n}`` or ``{"before_seq": n}``) or ``null`` on the last page.
+
+    Emits ``access.decision`` (``audit:read``) and ``audit.search`` (filters used, count returned).
+    """
+    query = filters.query(limit=limit, newest_first=newest_first)
     with workspace.db() as db:
-        workspace.gate.require(db, active, "audit:read")
-        query = AuditQuery(
-            actor=actor,
-            image_id=image_id,
-            case_id=case_id,
-            action=action,
-            outcome=outcome,
-            since=since,
-            until=until,
-            after_seq=after_seq,
-            limit=limit,
-        )
-        records = search(db, query)
-        workspace.audit.record(
-            db,
-            category="audit",
-            action="audit.search",
-            outcome="success",
-            actor=active.username,
-            session_id=active.id,
-            details={"returned": len(records)},
-        )
+        require_reader(db, workspace.gate, active)
+        result = page(db, query)
+        details = {"returned": len(result.records), "filter": query.summary()}
+        record_read(db, workspace.audit, active, "audit.search", details)
         db.commit()
-    next_seq = records[-1]["seq"] if len(records) == limit else None
-    return {"events": records, "next_after_seq": next_seq}
+    cursor = result.next_cursor
+    return {
+        "events": result.records,
+        "next": cursor,
+        "next_after_seq": cursor.get("after_seq") if cursor else None,
+    }
+
+
+@router.get("/export")
+def export(
+    active: SessionDep,
+    workspace: WorkspaceDep,
+    filters: FiltersDep,
+    fmt: Annotated[Literal["jsonl", "csv", "ocsf"], Query(alias="format")] = "jsonl",
+) -> StreamingResponse:
+    """Every record matching the filters as an evidence file with a signed manifest (an attachment).
+
+    Emits ``access.decision`` (``audit:read``) and ``audit.export`` (format, filters used, count, SHA-256
+    of the file) before the first byte is sent; the SHA-256 is also in ``X-Sealroom-Sha256``.
+    """
+    evidence = export_evidence(workspace, active, filters.query(limit=None), fmt)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{evidence.filename}"',
+        "X-Sealroom-Sha256": evidence.summary.file_sha256,
+        "X-Sealroom-Key-Id": evidence.summary.key_id,
+        "Cache-Control": "no-store",
+    }
+    return StreamingResponse(evidence.chunks(), media_type=evidence.media_type, headers=headers)
 
 
 @router.get("/verify")
 def verify(active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
     """Verify the whole chain; names the first bad record when it is not intact."""
     with workspace.db() as db:
-        workspace.gate.require(db, active, "audit:read")
-        report = verify_chain(db, workspace.keys.audit_key)
-        workspace.audit.record(
-            db,
-            category="audit",
-            action="audit.verify",
-            outcome="success" if report.ok else "failure",
-            actor=active.username,
-            session_id=active.id,
-            details={"ok": report.ok, "checked": report.checked},
-        )
-        db.commit()
+        report = verify_audited(db, workspace.gate, workspace.audit, active, workspace.keys.audit_key)
     return {
         "ok": report.ok,
         "checked": report.checked,

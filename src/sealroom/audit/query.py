@@ -2,30 +2,66 @@
 
 ``search(db, AuditQuery(actor="sam", since=...))`` returns plain dicts, oldest first unless
 ``newest_first``; each dict holds every sealed field plus ``prev_mac`` and ``mac``, with ``ts`` as the
-canonical text (``YYYY-MM-DD HH:MM:SS.ffffffZ``, UTC) and ``details`` as an object. Page with ``limit``
-and ``offset``, or better with ``after_seq``/``before_seq`` cursors.
+canonical text (``YYYY-MM-DD HH:MM:SS.ffffffZ``, UTC) and ``details`` as an object.
+
+Page with ``page(db, query)``: it returns the records and the cursor of the next page (``after_seq``
+oldest first, ``before_seq`` newest first). Cursors are keyset bounds on ``seq``, so a deep page costs
+the same as the first one; ``offset`` is kept for old callers only and is never used for paging.
+
+Named searches (``KINDS``) are filters an auditor asks for by name and combine with the others (AND):
+
+* ``access`` — access decisions, opens, analyses, external calls and deliveries (with ``image_id``:
+  who accessed that image);
+* ``denials`` — every denied decision (outcome ``deny``);
+* ``break-glass`` — every emergency access and its review;
+* ``exports`` — every delivered image export and every evidence export of the log itself.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Select
 from sqlalchemy.orm import Session
 
 from sealroom.audit import store
 
+ACCESS_ACTIONS: Final = (
+    "access.decision",
+    "analysis.external_call",
+    "analysis.run",
+    "delivery.export",
+    "delivery.result",
+    "egress.release",
+    "image.open",
+)
+BREAK_GLASS_ACTIONS: Final = ("access.break_glass", "access.break_glass.review")
+EXPORT_ACTIONS: Final = ("audit.export", "delivery.export")
+
+KINDS: Final[dict[str, dict[str, Any]]] = {
+    "access": {"actions": ACCESS_ACTIONS},
+    "denials": {"outcome": "deny"},
+    "break-glass": {"actions": BREAK_GLASS_ACTIONS},
+    "exports": {"actions": EXPORT_ACTIONS},
+}
+"""Named searches: the ``AuditQuery`` fields each one sets."""
+
+_VALUE_FILTERS: Final = ("actor", "image_id", "case_id", "session_id")
+"""Filters whose values name a person or subject: the audit record of a search names only the filter."""
+
 
 @dataclass(frozen=True)
 class AuditQuery:
     """Filters of an audit search; every given filter must match (AND).
 
-    ``action`` matches exactly; ``action_prefix`` matches a family (``"image."``). ``since`` is
-    inclusive and ``until`` exclusive (aware datetimes). ``limit=None`` means no limit.
+    ``action`` matches exactly, ``actions`` any of a set, ``action_prefix`` a family (``"image."``).
+    ``since`` is inclusive and ``until`` exclusive (aware datetimes). ``limit=None`` means no limit.
     """
 
     actor: str | None = None
@@ -34,6 +70,7 @@ class AuditQuery:
     session_id: str | None = None
     category: str | None = None
     action: str | None = None
+    actions: tuple[str, ...] | None = None
     action_prefix: str | None = None
     outcome: str | None = None
     since: datetime | None = None
@@ -43,6 +80,21 @@ class AuditQuery:
     limit: int | None = 100
     offset: int = 0
     newest_first: bool = False
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.since, self.until):
+            if bound is not None and bound.tzinfo is None:
+                raise ValueError("audit search times must be timezone-aware")
+        if self.kind is None:
+            return
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown search {self.kind!r}; use one of {', '.join(KINDS)}")
+        for name, value in KINDS[self.kind].items():
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ValueError(f"the {self.kind} search cannot be combined with another {name} filter")
+            object.__setattr__(self, name, value)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The SQL conditions of the filters."""
@@ -59,11 +111,10 @@ class AuditQuery:
         ):
             if value is not None:
                 conds.append(column == value)
+        if self.actions is not None:
+            conds.append(c.action.in_(self.actions))
         if self.action_prefix:
             conds.append(c.action.startswith(self.action_prefix, autoescape=True))
-        for bound in (self.since, self.until):
-            if bound is not None and bound.tzinfo is None:
-                raise ValueError("audit search times must be timezone-aware")
         if self.since is not None:
             conds.append(c.ts >= self.since)
         if self.until is not None:
@@ -73,6 +124,33 @@ class AuditQuery:
         if self.before_seq is not None:
             conds.append(c.seq < self.before_seq)
         return conds
+
+    def summary(self) -> dict[str, Any]:
+        """The filters used, for the audit record of a search or export: the named search, the time
+        and sequence bounds, action and outcome filters, and only the *names* of filters whose values
+        identify a person or subject (``actor``, ``image_id``, ``case_id``, ``session_id``)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or f.name in ("limit", "offset", "newest_first"):
+                continue
+            if self.kind is not None and f.name in KINDS[self.kind]:
+                continue
+            if f.name in _VALUE_FILTERS:
+                out.setdefault("by", []).append(f.name)
+            elif isinstance(value, datetime):
+                out[f.name] = value.isoformat()
+            else:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search and the cursor of the next (``None`` on the last page)."""
+
+    records: list[dict[str, Any]]
+    next_cursor: dict[str, int] | None
 
 
 def row_to_dict(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -100,6 +178,29 @@ def search(db: Session, query: AuditQuery) -> list[dict[str, Any]]:
     if query.offset:
         stmt = stmt.offset(query.offset)
     return [row_to_dict(tuple(row)) for row in conn.execute(stmt)]
+
+
+def page(db: Session, query: AuditQuery) -> Page:
+    """One keyset page of ``query`` (``limit`` records, default 100) and the next page's cursor.
+
+    Pass the cursor's key (``after_seq`` or ``before_seq``) back with the same filters for the next page.
+    """
+    limit = query.limit or 100
+    conn = db.connection()
+    if query.actions is not None and len(query.actions) > 1 and query.action is None:
+        # One index range per action, merged here: SQLite cannot read several ranges of the
+        # (action, seq) index in seq order, and would scan the whole log for a rare action instead.
+        parts = [replace(query, kind=None, actions=None, action=name, offset=0) for name in query.actions]
+        selected = [conn.execute(_select(conn, part).limit(limit + 1)).all() for part in parts]
+        merged = heapq.merge(*selected, key=lambda row: int(row[0]), reverse=query.newest_first)
+        rows = list(itertools.islice(merged, limit + 1))
+    else:
+        rows = list(conn.execute(_select(conn, replace(query, offset=0)).limit(limit + 1)).all())
+    records = [row_to_dict(tuple(row)) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(records, None)
+    last = int(records[-1]["seq"])
+    return Page(records, {"before_seq": last} if query.newest_first else {"after_seq": last})
 
 
 def iter_records(db: Session, query: AuditQuery, *, batch_size: int = 5_000) -> Iterator[dict[str, Any]]:

@@ -417,3 +417,9 @@ Index("ix_grants_user_case", Grant.user_id, Grant.case_id)
 Index("ix_alert_firings_rule_subject", AlertFiring.rule, AlertFiring.subject)
 # One review per approver and request, even when two of their approvals race.
 Index("ux_request_reviews_reviewer", RequestReview.request_id, RequestReview.reviewer_id, unique=True)
+# Audit searches filter on one column and page by seq: each needs (column, seq) to seek, not sort.
+Index("ix_audit_events_image_seq", AuditEvent.image_id, AuditEvent.seq)
+Index("ix_audit_events_case_seq", AuditEvent.case_id, AuditEvent.seq)
+Index("ix_audit_events_actor_seq", AuditEvent.actor, AuditEvent.seq)
+Index("ix_audit_events_outcome_seq", AuditEvent.outcome, AuditEvent.seq)
+Index("ix_audit_events_action_seq", AuditEvent.action, AuditEvent.seq)
