@@ -18,6 +18,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
+from sealroom.alerting.monitor import Monitor
 from sealroom.alerts import AlertDispatcher
 from sealroom.analysis.jobs import AnalysisJobs
 from sealroom.analysis.registry import EngineRegistry, configured_factories
@@ -194,13 +195,18 @@ class Workspace:
 
     def maintain(self) -> None:
         """The periodic pass of ``serve``: end timed-out sessions, close grants and requests that ran
-        out (destroying material they opened), and run retention when it is due. Each step runs even
-        when another fails; failures are logged by kind only."""
+        out (destroying material they opened), and run retention when it is due; sign an anchor and
+        verify the chain when due, and evaluate the alert rules (``sealroom.alerting``). Each step runs
+        even when another fails; failures are logged by kind only."""
+        monitor = Monitor.of(self)
         steps: list[tuple[str, Callable[[], object]]] = [
             ("sessions", self.sessions.end_expired),
             ("grants", lambda: close_lapsed_grants(self.db, self.audit, self.clock, self.sessions.material)),
             ("requests", self.requests.expire_due),
             ("retention", self.retention.run_if_due),
+            ("anchor", monitor.anchor_if_due),
+            ("verify", monitor.verify_if_due),
+            ("alert rules", monitor.run_rules),
         ]
         for name, step in steps:
             try:
