@@ -21,6 +21,7 @@ from sealroom.api import (
     forwarding,
     grants,
     images,
+    readiness,
     requests,
     retention,
 )
@@ -92,6 +93,7 @@ def create_app(workspace: Workspace, *, sweep: bool = True, forward: bool = True
     app.include_router(breakglass.router)
     app.include_router(exports.router)
     app.include_router(retention.router)
+    app.include_router(readiness.router)
     app.include_router(analysis_jobs.router)
     install_web(app)
 

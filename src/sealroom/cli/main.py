@@ -10,6 +10,8 @@ import typer
 import uvicorn
 
 from sealroom.cli import (
+    alerts_cmd,
+    anchor_cmd,
     audit_cmd,
     breakglass_cmd,
     engines_cmd,
@@ -17,11 +19,13 @@ from sealroom.cli import (
     forward_cmd,
     images_cmd,
     integrations_cmd,
+    readiness_cmd,
     requests_cmd,
     retention_cmd,
     users_cmd,
 )
 from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace
+from sealroom.profiles import profile_config_text
 from sealroom.workspace import init_workspace
 
 app = typer.Typer(
@@ -35,6 +39,8 @@ app.add_typer(users_cmd.user_app, name="user")
 app.add_typer(users_cmd.grant_app, name="grant")
 app.add_typer(audit_cmd.audit_app, name="audit")
 audit_cmd.audit_app.command("forward")(forward_cmd.forward)
+audit_cmd.audit_app.command("anchor")(anchor_cmd.anchor)
+app.add_typer(alerts_cmd.alerts_app, name="alerts")
 app.add_typer(images_cmd.corpus_app, name="corpus")
 app.add_typer(requests_cmd.request_app, name="request")
 app.add_typer(integrations_cmd.integration_app, name="integration")
@@ -46,13 +52,21 @@ app.command("ingest")(images_cmd.ingest)
 app.command("images")(images_cmd.list_images)
 app.command("analyze")(images_cmd.analyze)
 app.command("engines")(engines_cmd.engines)
+app.command("readiness")(readiness_cmd.readiness)
+app.command("signoff")(readiness_cmd.signoff)
 
 
 @app.command()
 @handle_errors
-def init(path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")]) -> None:
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")],
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Seed sealroom.toml for a field: clinical, financial, legal or government."),
+    ] = None,
+) -> None:
     """Create a workspace: config, key files (0600), encrypted blob store, migrated database."""
-    root = init_workspace(path)
+    root = init_workspace(path, profile_config_text(profile) if profile else None)
     console.print(f"[green]Workspace created[/] at {root}")
     console.print("Next: edit sealroom.toml (data sets, roles), then add a user:")
     console.print(f"  sealroom user add NAME --role ROLE --workspace {root}", highlight=False)
