@@ -41,6 +41,8 @@ FORM_PAGES = (
     (re.compile(r"^/break-glass/[0-9a-f]{32}/review$"), "/break-glass"),
     (re.compile(r"^/(requests|exports|break-glass)(/.*)?$"), "/requests"),
     (re.compile(r"^/admin/users(/.*)?$"), "/admin/users"),
+    (re.compile(r"^/admin/readiness(/.*)?$"), "/admin/readiness"),
+    (re.compile(r"^/audit(/.*)?$"), "/audit"),
 )
 
 

@@ -74,6 +74,8 @@ def navigation(actions: set[str]) -> list[NavItem]:
         items.append(NavItem("/audit", "Audit", "audit"))
     if "workspace:admin" in actions:
         items.append(NavItem("/admin/users", "Administration", "admin"))
+    if "workspace:admin" in actions or "audit:read" in actions:
+        items.append(NavItem("/admin/readiness", "Readiness", "readiness"))
     return items
 
 

@@ -36,7 +36,7 @@ def users(request: Request, active: PageSession) -> Response:
     """Every account, and the form to create one."""
     workspace = _workspace(request)
     accounts = workspace.accounts.accounts(active)
-    context = {"accounts": accounts, "roles": sorted(workspace.settings.roles), "readiness": False}
+    context = {"accounts": accounts, "roles": sorted(workspace.settings.roles)}
     return page(request, "admin_users.html", context, active=active, section="admin")
 
 

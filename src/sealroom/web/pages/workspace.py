@@ -19,6 +19,8 @@ from sealroom.workspace import Workspace
 router = APIRouter(include_in_schema=False)
 
 JOB_ID = r"^[0-9a-f]{32}$"
+# The first page a person lands on: the first of these their roles allow (otherwise their requests).
+START_PAGES = (("metadata:view", "/cases"), ("audit:read", "/audit"), ("workspace:admin", "/admin/users"))
 TASKS = {"describe": "Describe", "extract": "Extract fields", "classify": "Classify", "ask": "Ask a question"}
 
 
@@ -29,9 +31,11 @@ def _workspace(request: Request) -> Workspace:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, active: PageSession) -> Response:
-    """Where each person starts: their cases, or the requests page."""
+    """Where each person starts: their cases, the audit log (auditors), accounts (administrators), or
+    the requests page."""
     actions = actions_of(_workspace(request), active)
-    return RedirectResponse("/cases" if "metadata:view" in actions else "/requests", status_code=303)
+    start = next((path for action, path in START_PAGES if action in actions), "/requests")
+    return RedirectResponse(start, status_code=303)
 
 
 @router.get("/cases", response_class=HTMLResponse)
