@@ -8,11 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
 from sealroom.alerting.monitor import Monitor
 from sealroom.alerting.status import anchor_covers_head
+from sealroom.api.app import create_app
 from sealroom.audit.anchor_key import AnchorKey, verify_statement
 from sealroom.audit.anchors import SignedAnchor
 from sealroom.audit.chain import Sealer, canonical_text
@@ -20,7 +22,7 @@ from sealroom.audit.verify import verify_chain
 from sealroom.cli.main import app
 from sealroom.db.models import AuditAnchor, AuditEvent
 from sealroom.workspace import Workspace
-from tests.conftest import Env
+from tests.conftest import Env, login
 from tests.forwarding import append_events, head_seq
 
 runner = CliRunner()
@@ -258,3 +260,20 @@ def test_periodic_anchor_only_when_due_and_the_head_moved(env: Env) -> None:
         other.close()
     with workspace.db() as db:
         assert len(db.scalars(select(AuditAnchor)).all()) == 2
+
+
+def test_audit_verify_in_cli_and_api_holds_the_chain_against_its_anchors(
+    anchored: tuple[Env, Path, SignedAnchor],
+) -> None:
+    """An auditor's everyday verify (not only ``anchor --check``) sees a re-sealed database."""
+    env, _file, anchor = anchored
+    workspace = env.workspace
+    _edit_and_reseal(workspace, anchor.seq - 3)
+    _rewrite_table(workspace, "delete")
+    with TestClient(create_app(workspace, sweep=False, forward=False)) as client:
+        body = client.get("/api/v1/audit/verify", headers=login(client, env, "kim")).json()
+    assert body["ok"] is False and body["first_bad_seq"] == anchor.seq
+    assert "another seal" in body["problem"]
+    workspace.close()
+    code, out = sealroom(env.root, "audit", "verify")
+    assert code == 2 and "FAILED" in out and "anchors.jsonl line 1" in out

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from sealroom.alerting.monitor import Monitor
 from sealroom.api.deps import SessionDep, WorkspaceDep
 from sealroom.audit.evidence import export_evidence
 from sealroom.audit.query import AuditQuery, page
@@ -108,14 +109,20 @@ def export(
 
 @router.get("/verify")
 def verify(active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
-    """Verify the whole chain; names the first bad record when it is not intact."""
+    """Verify the whole chain and its signed anchors; names the first bad record or anchor."""
     with workspace.db() as db:
-        report = verify_audited(db, workspace.gate, workspace.audit, active, workspace.keys.audit_key)
+        report = verify_audited(
+            db, workspace.gate, workspace.audit, active, lambda: Monitor.of(workspace).check()[0]
+        )
+    chain = report.chain
+    bad_anchor = report.first_bad_anchor
     return {
         "ok": report.ok,
-        "checked": report.checked,
-        "first_bad_seq": report.first_bad_seq,
-        "problem": report.problem,
-        "last_seq": report.last_seq,
-        "last_mac": report.last_mac,
+        "checked": chain.checked,
+        "first_bad_seq": chain.first_bad_seq if bad_anchor is None else bad_anchor.seq,
+        "problem": None if report.ok else report.summary(),
+        "last_seq": chain.last_seq,
+        "last_mac": chain.last_mac,
+        "anchors_checked": report.anchors_checked,
+        "newest_anchor_seq": report.newest_anchor_seq,
     }

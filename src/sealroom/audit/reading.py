@@ -8,18 +8,18 @@ values (an actor or case named in a search is not itself an event of the person 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from sealroom.audit.log import AuditLog
 from sealroom.audit.query import AuditQuery, search
-from sealroom.audit.verify import VerifyReport, verify_chain
 from sealroom.sessions import ActiveSession
 
 if TYPE_CHECKING:
     from sealroom.access import Gatekeeper
+    from sealroom.audit.anchor_check import ChainCheckReport
 
 READ_ACTION = "audit:read"
 
@@ -80,12 +80,18 @@ def search_audited(
 
 
 def verify_audited(
-    db: Session, gate: Gatekeeper, log: AuditLog, active: ActiveSession, audit_key: bytes
-) -> VerifyReport:
-    """Check ``audit:read``, verify the whole chain and record ``audit.verify`` (``ok``, ``checked``;
-    outcome ``failure`` when the chain is not intact); commits."""
+    db: Session,
+    gate: Gatekeeper,
+    log: AuditLog,
+    active: ActiveSession,
+    check: Callable[[], ChainCheckReport],
+) -> ChainCheckReport:
+    """Check ``audit:read``, run ``check`` (the chain and its signed anchors, see
+    ``Monitor.check``) and record ``audit.verify`` (``ok``, ``checked``, ``anchors_checked``; outcome
+    ``failure`` when the chain is not intact or an anchor does not match); commits."""
     require_reader(db, gate, active)
-    report = verify_chain(db, audit_key)
-    record_read(db, log, active, "audit.verify", {"ok": report.ok, "checked": report.checked}, ok=report.ok)
+    report = check()
+    details = {"ok": report.ok, "checked": report.chain.checked, "anchors_checked": report.anchors_checked}
+    record_read(db, log, active, "audit.verify", details, ok=report.ok)
     db.commit()
     return report

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from sealroom.alerting.monitor import Monitor
 from sealroom.audit.evidence import FORMATS as EVIDENCE_FORMATS
 from sealroom.audit.evidence import export_evidence
 from sealroom.audit.query import search
@@ -101,12 +102,14 @@ async def audit_log(request: Request, active: PageSession) -> Response:
 
 @router.post("/verify", response_class=HTMLResponse)
 async def verify(request: Request, active: PageSession, _form: CheckedForm) -> Response:
-    """Verify every record's seal and link and the head; name the first bad record."""
+    """Verify every record's seal and link, the head and the signed anchors; name the first bad one."""
     workspace = _workspace(request)
 
     def run() -> Any:
         with workspace.db() as db:
-            return verify_audited(db, workspace.gate, workspace.audit, active, workspace.keys.audit_key)
+            return verify_audited(
+                db, workspace.gate, workspace.audit, active, lambda: Monitor.of(workspace).check()[0]
+            )
 
     report = await run_in_threadpool(run)
     return page(request, "audit_verify.html", {"report": report}, active=active, section="audit")
