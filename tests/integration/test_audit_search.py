@@ -51,7 +51,7 @@ def scripted(env: Env, client: TestClient) -> dict[str, Any]:
     assert taken.status_code == 201, taken.text
     assert client.get(f"/api/v1/images/{other}", headers=sam).status_code == 200
     # What an analysis and an image export leave in the log (the engine is not what is under test here).
-    for action, category in (("analysis.run", "analysis"), ("delivery.result", "delivery"),
+    for action, category in (("analysis.run", "analysis"), ("result.deliver", "delivery"),
                              ("delivery.export", "delivery")):  # fmt: skip
         env.workspace.audit.append(
             env.workspace.db, category=category, action=action, outcome="success", actor="sam",

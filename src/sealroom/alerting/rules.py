@@ -4,7 +4,7 @@ Each rule looks at a batch of new records (``seq`` order) and returns ``Firing``
 writes. A windowed rule also reads the same user's earlier records inside the window (before the
 batch), so a burst split across two passes is still one burst.
 
-* **image access** is a successful ``image.open``, ``analysis.run``, ``delivery.result`` or
+* **image access** is a successful ``image.open``, ``analysis.run``, ``result.deliver`` or
   ``delivery.export`` naming an image;
 * **bulk_access**: more than ``threshold`` *distinct* images accessed by one user within
   ``window_minutes`` (quiet for one window per user);
@@ -31,7 +31,7 @@ from sealroom.alerting.raising import Firing
 from sealroom.config import AlertRuleSettings, ThresholdRule, WorkingHoursRule
 from sealroom.db.models import AuditEvent
 
-ACCESS_ACTIONS: Final = ("image.open", "analysis.run", "delivery.result", "delivery.export")
+ACCESS_ACTIONS: Final = ("image.open", "analysis.run", "result.deliver", "delivery.export")
 OFF_HOURS_QUIET: Final = timedelta(hours=1)
 BREAK_GLASS_ACTION: Final = "access.break_glass"
 

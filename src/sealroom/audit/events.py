@@ -57,7 +57,7 @@ class Action:
     IMAGE_INGEST = "image.ingest"
     IMAGE_OPEN = "image.open"
     ANALYSIS_RUN = "analysis.run"
-    DELIVERY_RESULT = "delivery.result"
+    DELIVERY_RESULT = "result.deliver"
     DELIVERY_EXPORT = "delivery.export"
     ADMIN_USER = "admin.user"
     ADMIN_GRANT = "admin.grant"

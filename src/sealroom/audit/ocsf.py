@@ -88,6 +88,7 @@ _EXACT: Final[Mapping[str, tuple[int, int, str]]] = {
     "image.reclassify": (6006, 3, "Update"),
     "retention.delete": (6006, 4, "Delete"),
     "image.open": (6006, 14, "Open"),
+    "result.deliver": (6003, 2, "Read"),
     "alert.raise": (2004, 1, "Create"),
 }
 

@@ -37,9 +37,9 @@ ACCESS_ACTIONS: Final = (
     "analysis.external_call",
     "analysis.run",
     "delivery.export",
-    "delivery.result",
     "egress.release",
     "image.open",
+    "result.deliver",
 )
 BREAK_GLASS_ACTIONS: Final = ("access.break_glass", "access.break_glass.review")
 EXPORT_ACTIONS: Final = ("audit.export", "delivery.export")
