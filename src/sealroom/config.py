@@ -500,4 +500,19 @@ def load_settings(workspace: Path) -> Settings:
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path} is invalid:\n{exc}") from exc
+        problems = "\n".join(f"  - {problem}" for problem in describe_problems(exc))
+        raise ConfigError(f"{path} is invalid (see docs/configuration.md):\n{problems}") from exc
+
+
+def describe_problems(exc: ValidationError) -> list[str]:
+    """One line per problem, naming the setting as written in the file; values are not repeated
+    (a misplaced one may be a credential)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown setting (check its spelling and the section it is in)")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{where}: {message}" if where else message)
+    return lines

@@ -23,6 +23,7 @@ from sealroom.alerts import AlertDispatcher
 from sealroom.analysis.jobs import AnalysisJobs
 from sealroom.analysis.registry import EngineRegistry, configured_factories
 from sealroom.analysis.service import AnalysisService
+from sealroom.audit.anchors import check_anchor_paths
 from sealroom.audit.log import AuditLog
 from sealroom.clock import Clock, SystemClock
 from sealroom.config import CONFIG_NAME, Settings, load_settings
@@ -135,7 +136,12 @@ class Workspace:
         settings = load_settings(root)
         keys = WorkspaceKeys.load(root / settings.workspace_key_file, root / settings.audit_key_file)
         clock = clock or SystemClock()
-        engine = create_db_engine(_database_url(root, settings))
+        database_url = _database_url(root, settings)
+        sqlite_file = (
+            Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
+        )
+        check_anchor_paths(root, settings, sqlite_file)
+        engine = create_db_engine(database_url)
         upgrade(engine)
         db = session_factory(engine)
         audit = AuditLog(keys.audit_key, clock)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sealroom.config import Settings
+from sealroom.config import Settings, load_settings
+from sealroom.errors import ConfigError
 
 
 def _engine(**values: Any) -> Settings:
@@ -56,3 +58,15 @@ def test_plain_http_is_allowed_to_loopback_or_when_explicitly_accepted() -> None
 def test_engine_names_are_checked(name: str) -> None:
     with pytest.raises(ValueError, match="engine name"):
         Settings.model_validate({"engines": {name: {"kind": "anthropic", "model": "m"}}})
+
+
+def test_an_invalid_file_names_each_setting_without_repeating_values(tmp_path: Path) -> None:
+    (tmp_path / "sealroom.toml").write_text(
+        'classifications = "sk-ant-secret"\n[bogus]\nx = 1\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path)
+    message = str(raised.value)
+    assert "  - classifications: Input should be a valid list" in message
+    assert "  - bogus: unknown setting" in message
+    assert "sk-ant-secret" not in message and "pydantic" not in message

@@ -2,10 +2,11 @@
 
 ``GET /api/v1/readiness`` runs the checks for a holder of ``workspace:admin`` or ``audit:read`` (the
 reviewer must see what they sign). ``POST /api/v1/readiness/signoff`` records a sign-off for a holder of
-``audit:read`` only: the sign-off is the compliance function's independent review of a configuration the
-administrators made, so ``workspace:admin`` alone is not enough, and the reviewer is the signed-in user
-(no name can be typed in for someone else). Each call's permission is an audited ``access.decision``;
-the evaluation and the sign-off are audited too (``readiness.evaluate``, ``readiness.signoff``).
+``audit:read`` who does not also hold ``workspace:admin``: the sign-off is the compliance function's
+independent review of a configuration the administrators made (``sealroom.readiness.access``), and the
+reviewer is the signed-in user (no name can be typed in for someone else). Each call's permission is an
+audited ``access.decision``; the evaluation and the sign-off are audited too (``readiness.evaluate``,
+``readiness.signoff``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sealroom.api.deps import SessionDep, WorkspaceDep
 from sealroom.readiness import evaluate, record_signoff
+from sealroom.readiness.access import require_report_reader, require_signer
 from sealroom.readiness.signoff import MAX_NOTES_CHARS
-from sealroom.sessions import ActiveSession
-from sealroom.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1/readiness", tags=["readiness"])
 
@@ -32,22 +32,10 @@ class SignoffRequest(BaseModel):
     notes: str = Field(min_length=1, max_length=MAX_NOTES_CHARS)
 
 
-def _require_reader(workspace: Workspace, active: ActiveSession) -> None:
-    with workspace.db() as db:
-        # Decide the permission the caller holds, so an administrator's read is not also on record as an
-        # auditor's denial (as GET /api/v1/audit/forwarding does).
-        elevations = [(e.role, e.dataset) for e in workspace.gate.elevations(db, active)]
-        auditor = workspace.gate.policy.decide(
-            list(active.roles), "audit:read", now=workspace.clock.now(), elevations=elevations
-        ).allowed
-        workspace.gate.require(db, active, "audit:read" if auditor else "workspace:admin")
-        db.commit()
-
-
 @router.get("")
 def readiness(active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
     """Run the readiness checks; the report's ``exit_code`` is 0 pass, 1 warnings, 2 failures."""
-    _require_reader(workspace, active)
+    require_report_reader(workspace, active)
     return evaluate(workspace, actor=active.username, session_id=active.id).to_dict()
 
 
@@ -55,9 +43,7 @@ def readiness(active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
 def signoff(body: SignoffRequest, active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
     """Sign off the current configuration as the signed-in reviewer; returns the sign-off and the
     overall readiness status it was given against (the report itself: ``GET``)."""
-    with workspace.db() as db:
-        workspace.gate.require(db, active, "audit:read")
-        db.commit()  # the allow is on record before anything is done
+    require_signer(workspace, active)  # the allow is on record before anything is done
     report = evaluate(workspace, actor=active.username, session_id=active.id)
     view = record_signoff(
         workspace.db,

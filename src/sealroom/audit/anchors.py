@@ -39,8 +39,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sealroom.audit.anchor_key import AnchorKey
 from sealroom.audit.log import AuditLog, chain_head
 from sealroom.clock import Clock
-from sealroom.config import Settings
+from sealroom.config import CONFIG_NAME, Settings
 from sealroom.db.models import AuditAnchor
+from sealroom.errors import ConfigError
 
 ANCHOR_TYPE: Final = "sealroom.audit.anchor"
 ACTION: Final = "audit.anchor"
@@ -117,6 +118,32 @@ def anchor_file_path(root: Path, settings: Settings) -> Path | None:
         return None
     path = Path(configured)
     return path if path.is_absolute() else root / path
+
+
+def check_anchor_paths(root: Path, settings: Settings, database_file: Path | None) -> None:
+    """Refuse an anchor key that is one of the workspace's other keys, and an anchor file that would
+    be appended into the workspace's own keys, configuration, database or blobs (which would corrupt
+    them, and which the database's administrators could rewrite anyway). Raises ``ConfigError``."""
+    keys = {(root / name).resolve() for name in (settings.workspace_key_file, settings.audit_key_file)}
+    anchor_key = anchor_key_path(root, settings).resolve()
+    if anchor_key in keys:
+        raise ConfigError(
+            "audit.anchor.key_file must be a key of its own, not the workspace or audit key: "
+            "anchors are only worth something if the audit key cannot sign them"
+        )
+    anchor_file = anchor_file_path(root, settings)
+    if anchor_file is None:
+        return
+    target = anchor_file.resolve()
+    own_files = keys | {anchor_key, (root / CONFIG_NAME).resolve()}
+    if database_file is not None:
+        own_files.add(database_file.resolve())
+    own_folders = {path.parent for path in keys | {anchor_key}} | {(root / settings.blob_dir).resolve()}
+    if target in own_files or any(folder in target.parents or folder == target for folder in own_folders):
+        raise ConfigError(
+            "audit.anchor.file must not be one of the workspace's own files or folders (keys, "
+            "configuration, database, blobs); put it on another host's mount or a WORM volume"
+        )
 
 
 @dataclass(frozen=True)

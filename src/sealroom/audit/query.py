@@ -24,13 +24,14 @@ import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, Select
 from sqlalchemy.orm import Session
 
 from sealroom.audit import store
+from sealroom.audit.events import ACTION_PATTERN, Outcome
 
 ACCESS_ACTIONS: Final = (
     "access.decision",
@@ -52,6 +53,7 @@ KINDS: Final[dict[str, dict[str, Any]]] = {
 }
 """Named searches: the ``AuditQuery`` fields each one sets."""
 
+OUTCOMES: Final = tuple(outcome.value for outcome in Outcome)
 _VALUE_FILTERS: Final = ("actor", "image_id", "case_id", "session_id")
 """Filters whose values name a person or subject: the audit record of a search names only the filter."""
 
@@ -83,9 +85,23 @@ class AuditQuery:
     kind: str | None = None
 
     def __post_init__(self) -> None:
-        for bound in (self.since, self.until):
-            if bound is not None and bound.tzinfo is None:
+        for name in ("since", "until"):
+            bound = getattr(self, name)
+            if bound is None:
+                continue
+            if bound.tzinfo is None:
                 raise ValueError("audit search times must be timezone-aware")
+            try:
+                object.__setattr__(self, name, bound.astimezone(UTC))
+            except OverflowError:
+                raise ValueError(f"'{name}' is outside the dates that can be searched") from None
+        # Action and outcome filters are written into the audit.search record as given: only names
+        # that can be actions or outcomes are accepted, so a value typed into the wrong field is not.
+        for action in (self.action, self.action_prefix, *(self.actions or ())):
+            if action is not None and not ACTION_PATTERN.fullmatch(action.rstrip(".")):
+                raise ValueError("an action filter looks like image.open (or image. for the family)")
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise ValueError(f"the outcome must be one of {', '.join(OUTCOMES)}")
         if self.kind is None:
             return
         if self.kind not in KINDS:

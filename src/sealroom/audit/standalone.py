@@ -110,6 +110,8 @@ def _json(text: str | bytes, where: str) -> Any:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except (ValueError, UnicodeDecodeError) as exc:
         raise VerifyError(f"{where} is not valid JSON ({exc})") from None
+    except RecursionError:  # hostile nesting: no export Sealroom writes is more than a few levels deep
+        raise VerifyError(f"{where} is nested too deeply to be an export") from None
 
 
 def _split_last_line(data: bytes) -> tuple[bytes, bytes]:
@@ -179,7 +181,7 @@ def detect_format(data: bytes) -> str:
         return "csv"
     try:
         declared = json.loads(_split_last_line(data)[1]).get("format")
-    except (ValueError, UnicodeDecodeError, AttributeError):
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         declared = None
     return "ocsf" if declared == "ocsf" else "jsonl"
 
@@ -322,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         result = verify_file(args.export, expect_key=args.expect_key)
     except (VerifyError, OSError) as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError):
+        print("FAILED: the file is not an export this verifier can read (too deep or too large)",
+              file=sys.stderr)
         return 2
     m = result.manifest
     print(

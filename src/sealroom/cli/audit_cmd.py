@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sealroom.alerting.monitor import Monitor
+from sealroom.audit.anchor_key import AnchorKey
+from sealroom.audit.anchors import anchor_key_path
 from sealroom.audit.evidence import FORMATS, check_seals, export_evidence
 from sealroom.audit.query import KINDS, AuditQuery, page
 from sealroom.audit.standalone import VerifyError, verify_file
@@ -82,15 +84,22 @@ def verify(
         _verify_log(root or Path("."))
         return
     seal_check = None
+    workspace_key_id = None
     if root is not None:
         opened = open_workspace(root)
         audit_key = opened.keys.audit_key
+        workspace_key_id = AnchorKey.load(anchor_key_path(opened.root, opened.settings)).key_id
         opened.close()
         seal_check = lambda records: check_seals(records, audit_key)  # noqa: E731
+        # Genuine seals cannot show a record that was left out; only the manifest's signature can, so
+        # inside a workspace the signer must be this workspace (or the key named with --expect-key).
+        expect_key = expect_key or workspace_key_id
     try:
         result = verify_file(file, expect_key=expect_key, seal_check=seal_check)
     except (VerifyError, OSError) as exc:
         raise _failed(str(exc)) from None
+    except (RecursionError, MemoryError):
+        raise _failed("the file is not an export Sealroom can read (too deep or too large)") from None
     m = result.manifest
     kind = "contiguous range" if m.get("contiguous") else "filtered selection"
     console.print(
@@ -110,6 +119,8 @@ def verify(
             "compare the key id with the one your organisation published, or pass --expect-key",
             highlight=False,
         )
+    elif expect_key == workspace_key_id:
+        console.print("the signer is this workspace's anchor key", highlight=False)
     for note in result.notes:
         console.print(Text(f"note: {note}"))
 

@@ -36,6 +36,7 @@ def check_access(db: Session, settings: Settings, now: datetime) -> Item:
             _roles(settings),
             _grants(db, settings, now),
             _mfa(db, settings),
+            _duties(db, settings),
             _step_up(settings),
         ),
     )
@@ -126,9 +127,7 @@ def _covers_everything(role: RoleSettings, settings: Settings) -> bool:
 
 def _grants(db: Session, settings: Settings, now: datetime) -> Check:
     title = "No wildcard or unbounded case grants"
-    active = list(
-        db.scalars(select(Grant).where(Grant.revoked_at.is_(None), Grant.expires_at > now))
-    )
+    active = list(db.scalars(select(Grant).where(Grant.revoked_at.is_(None), Grant.expires_at > now)))
     wildcard = [
         grant for grant in active
         if not CASE_ID_PATTERN.match(grant.case_id) or WILDCARD_CHARS & set(grant.case_id)
@@ -186,6 +185,26 @@ def _mfa(db: Session, settings: Settings) -> Check:
         f"all {len(exposed)} active users who can reach sensitive material or administer have a second "
         "factor; login.require_mfa is on",
     )  # fmt: skip
+
+
+def _duties(db: Session, settings: Settings) -> Check:
+    title = "Administrators are not also the compliance reviewers"
+
+    def actions_of(user: User) -> set[str]:
+        return {
+            action for role in user.roles if role in settings.roles for action in settings.roles[role].actions
+        }
+
+    users = list(db.scalars(select(User).where(User.disabled.is_(False))))
+    both = [user for user in users if {"workspace:admin", "audit:read"} <= actions_of(user)]
+    if both:
+        return Check(
+            "b.duties", title, "warn",
+            f"{len(both)} active users both administer the workspace and read the audit log: they review "
+            "their own changes (and cannot sign off)",
+            "give workspace:admin and audit:read to different people (sealroom user list shows the roles)",
+        )  # fmt: skip
+    return passed("b.duties", title, "no active user holds both workspace:admin and audit:read")
 
 
 def _step_up(settings: Settings) -> Check:

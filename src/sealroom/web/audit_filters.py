@@ -70,7 +70,10 @@ class AuditFilters:
         since = _when(self.text.get("since", ""), "since")
         until = _when(self.text.get("until", ""), "until")
         if until is not None and _DATE_ONLY.fullmatch(self.text["until"].strip()):
-            until += timedelta(days=1)  # a date as "until" includes that whole day
+            try:
+                until += timedelta(days=1)  # a date as "until" includes that whole day
+            except OverflowError:
+                raise InputError("'until' is past the last date that can be searched") from None
         if since is not None and until is not None and since >= until:
             raise InputError("'since' must be before 'until'")
         kind = self.text.get("kind") or None

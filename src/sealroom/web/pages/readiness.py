@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sealroom.readiness import SignoffView, config_sha256, evaluate, latest_signoff, record_signoff
+from sealroom.readiness.access import may_sign, require_report_reader, require_signer
 from sealroom.readiness.signoff import MAX_NOTES_CHARS
 from sealroom.sessions import ActiveSession
 from sealroom.web.deps import CheckedForm, PageSession, form_text
@@ -25,7 +26,6 @@ from sealroom.workspace import Workspace
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-SIGNOFF_ACTION = "audit:read"
 STATUS_TEXT = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
 
@@ -34,22 +34,10 @@ def _workspace(request: Request) -> Workspace:
     return workspace
 
 
-def _may_sign(workspace: Workspace, active: ActiveSession) -> bool:
-    """Whether the user's roles allow signing off (a preview for the page; the POST decides for real)."""
-    with workspace.db() as db:
-        elevations = [(e.role, e.dataset) for e in workspace.gate.elevations(db, active)]
-    decision = workspace.gate.policy.decide(
-        list(active.roles), SIGNOFF_ACTION, now=workspace.clock.now(), elevations=elevations
-    )
-    return decision.allowed
-
-
 def _open(workspace: Workspace, active: ActiveSession) -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
     """Decide (and record) the reader's permission, evaluate, and the latest sign-off."""
-    signer = _may_sign(workspace, active)
-    with workspace.db() as db:
-        workspace.gate.require(db, active, SIGNOFF_ACTION if signer else "workspace:admin")
-        db.commit()
+    signer = may_sign(workspace, active)
+    require_report_reader(workspace, active)
     report = evaluate(workspace, actor=active.username, session_id=active.id)
     with workspace.db() as db:
         row = latest_signoff(db)
@@ -78,9 +66,7 @@ async def sign_off(request: Request, active: PageSession, form: CheckedForm) -> 
     workspace = _workspace(request)
 
     def run() -> None:
-        with workspace.db() as db:
-            workspace.gate.require(db, active, SIGNOFF_ACTION)
-            db.commit()
+        require_signer(workspace, active)
         # A fresh evaluation: the sign-off's record keeps the status it was given over.
         status = evaluate(workspace, actor=active.username, session_id=active.id).status
         record_signoff(
