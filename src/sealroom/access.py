@@ -28,6 +28,8 @@ from sealroom.policy.stepup import stale_step_up
 from sealroom.sessions import ActiveSession
 
 NOT_IN_SCOPE = "No image with that id is within your access scope."
+UNMASK_ACTION = "access.unmask"
+"""The audit action of the check whether a user sees personal data in clear (``may_see_unmasked``)."""
 
 
 def printable(value: str | None, limit: int = 128) -> str | None:
@@ -80,8 +82,9 @@ class Gatekeeper:
         classification: str | None = None,
         document_type: str | None = None,
         case_id: str | None = None,
+        record_as: str = "access.decision",
     ) -> Decision:
-        """Ask policy and audit the answer (``access.decision``); does not raise.
+        """Ask policy and audit the answer (``record_as``, ``access.decision`` by default); does not raise.
 
         Opening an image (``image:analyze`` on an image) also needs a second-factor check recent enough
         for its classification; a stale one is denied with reason ``step_up_required``.
@@ -119,6 +122,7 @@ class Gatekeeper:
             decision.reason,
             image_id=image.id if image is not None else None,
             case_id=case_id,
+            action=record_as,
             details={
                 "requested": action,
                 "role": decision.role,
@@ -226,7 +230,7 @@ class Gatekeeper:
         """
         decision = self.egress.decide(image.dataset, image.classification)
         if decision.mode == "allowed":
-            unmasked = self.decide(db, actor, "pii:view_unmasked", image=image).allowed
+            unmasked = self.may_see_unmasked(db, actor, image)
             if not unmasked:
                 decision = EgressDecision("redacted", f"{decision.basis}+role_masked")
         self._record_decision(
@@ -258,6 +262,14 @@ class Gatekeeper:
             )
         return decision
 
+    def may_see_unmasked(self, db: Session, actor: ActiveSession, image: Image) -> bool:
+        """Whether ``actor`` sees ``image``'s personal data in clear (``pii:view_unmasked``).
+
+        Recorded as ``access.unmask``, not ``access.decision``: a "no" here refuses nothing the user
+        asked for (what they asked for is delivered masked), so it must not count among denials.
+        """
+        return self.decide(db, actor, "pii:view_unmasked", image=image, record_as=UNMASK_ACTION).allowed
+
     def _record_decision(
         self,
         db: Session,
@@ -268,11 +280,12 @@ class Gatekeeper:
         image_id: str | None,
         case_id: str | None,
         details: dict[str, object],
+        action: str = "access.decision",
     ) -> None:
         self._audit.record(
             db,
             category="access",
-            action="access.decision",
+            action=action,
             outcome="allow" if allowed else "deny",
             actor=actor.username,
             session_id=actor.id,

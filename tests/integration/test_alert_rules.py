@@ -14,11 +14,14 @@ from typer.testing import CliRunner
 
 from sealroom.alerting.monitor import Monitor
 from sealroom.alerting.status import last_verify
+from sealroom.audit.query import AuditQuery, search
 from sealroom.cli.main import app
-from sealroom.db.models import AuditEvent
+from sealroom.db.models import AuditEvent, Image
+from sealroom.demo.documents import render_lab_report
 from sealroom.errors import NotFoundError
+from sealroom.vault.service import IngestRequest
 from sealroom.workspace import Workspace
-from tests.conftest import Env
+from tests.conftest import CLINICAL_CASE, Env
 from tests.forwarding import append_events, sink_toml
 from tests.receivers import WebhookReceiver
 
@@ -142,6 +145,30 @@ def test_repeated_denials_of_real_requests(env: Env, hook: WebhookReceiver) -> N
     [alert] = alerts_of(hook, "repeated_denials")
     assert alert["fields"]["subject"] == "sam" and alert["fields"]["denials"] == 4
     assert len(raised(workspace, "repeated_denials")) == 1
+
+
+def test_results_delivered_masked_are_not_denials(env: Env, hook: WebhookReceiver) -> None:
+    """A clinician reading six documents gets each result masked: the unmasked view was not given, but
+    nothing the clinician asked for was refused, so no alert fires and no denial is listed."""
+    workspace = configure(
+        env, hook, {"repeated_denials": {"enabled": True, "threshold": 3, "window_minutes": 10}}
+    )
+    intake = env.session("nora")
+    image = workspace.vault.ingest(
+        intake, render_lab_report(), IngestRequest("clinical-records", CLINICAL_CASE, "clinical", None)
+    )
+    sam = env.session("sam")
+    for _ in range(6):
+        with workspace.db() as db:
+            [image_row] = db.scalars(select(Image).where(Image.id == image["id"])).all()
+            assert workspace.gate.may_see_unmasked(db, sam, image_row) is False
+            db.commit()
+        settle(workspace)
+    assert alerts_of(hook, "repeated_denials") == []
+    with workspace.db() as db:
+        assert search(db, AuditQuery(kind="denials", actor="sam")) == []
+        masked = search(db, AuditQuery(kind="access", image_id=image["id"], actor="sam"))
+    assert [(r["action"], r["outcome"]) for r in masked] == [("access.unmask", "deny")] * 6
 
 
 def test_break_glass_is_recorded_by_the_rule_but_sent_once(env: Env, hook: WebhookReceiver) -> None:

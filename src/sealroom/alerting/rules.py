@@ -10,7 +10,8 @@ batch), so a burst split across two passes is still one burst.
   ``window_minutes`` (quiet for one window per user);
 * **off_hours**: image access outside ``start``-``end`` on ``days`` in ``timezone`` (quiet for
   ``OFF_HOURS_QUIET`` per user);
-* **repeated_denials**: more than ``threshold`` ``deny`` outcomes of one actor within the window;
+* **repeated_denials**: more than ``threshold`` ``deny`` outcomes of one actor within the window (not
+  ``access.unmask``: a result delivered masked refused nothing);
 * **break_glass**: the alert went out at the moment of use (``policy/breakglass.py``, alert id = the
   break-glass id); the rule only records ``alert.raise`` for it (``sent_by: at_use``) and sends nothing.
 """
@@ -33,6 +34,7 @@ from sealroom.db.models import AuditEvent
 
 ACCESS_ACTIONS: Final = ("image.open", "analysis.run", "result.deliver", "delivery.export")
 OFF_HOURS_QUIET: Final = timedelta(hours=1)
+UNMASK_ACTION: Final = "access.unmask"
 BREAK_GLASS_ACTION: Final = "access.break_glass"
 
 
@@ -54,6 +56,11 @@ def is_access(row: Row) -> bool:
     return row.action in ACCESS_ACTIONS and row.outcome == "success" and row.image_id is not None
 
 
+def is_denial(row: Row) -> bool:
+    """Whether ``row`` refused something the user asked for (a masked view refuses nothing)."""
+    return row.outcome == "deny" and row.action != UNMASK_ACTION
+
+
 def evaluate(db: Session, rules: AlertRuleSettings, batch: Sequence[Row]) -> list[Firing]:
     """Every firing the enabled rules find in ``batch`` (records after the cursor, in ``seq`` order)."""
     if not batch:
@@ -72,7 +79,7 @@ def evaluate(db: Session, rules: AlertRuleSettings, batch: Sequence[Row]) -> lis
 
 def _history(db: Session, batch: Sequence[Row], window: timedelta, *, access: bool) -> list[Row]:
     """Records of the batch's actors in the window before the batch and in it, in ``seq`` order."""
-    actors = sorted({row.actor for row in batch if (is_access(row) if access else row.outcome == "deny")})
+    actors = sorted({row.actor for row in batch if (is_access(row) if access else is_denial(row))})
     if not actors:
         return []
     e = AuditEvent
@@ -84,7 +91,7 @@ def _history(db: Session, batch: Sequence[Row], window: timedelta, *, access: bo
     if access:
         conditions += [e.action.in_(ACCESS_ACTIONS), e.outcome == "success", e.image_id.is_not(None)]
     else:
-        conditions.append(e.outcome == "deny")
+        conditions += [e.outcome == "deny", e.action != UNMASK_ACTION]
     stmt = select(e.seq, e.ts, e.action, e.outcome, e.actor, e.image_id).where(*conditions).order_by(e.seq)
     return [Row(*row) for row in db.execute(stmt)]
 

@@ -143,7 +143,7 @@ def to_ocsf(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _classify(action: str, outcome: str, details: Mapping[str, Any]) -> tuple[int, int, str]:
-    if action in ("access.decision", "access.check"):
+    if action in ("access.decision", "access.check", "access.unmask"):
         return (6004, 1, "Access Grant") if outcome == "allow" else (6004, 2, "Access Deny")
     if action == "analysis.run" and outcome == "success" and details.get("entity_counts"):
         return 2006, 1, "Create"

@@ -35,6 +35,7 @@ from sealroom.audit.events import ACTION_PATTERN, Outcome
 
 ACCESS_ACTIONS: Final = (
     "access.decision",
+    "access.unmask",
     "analysis.external_call",
     "analysis.run",
     "delivery.export",
@@ -47,7 +48,8 @@ EXPORT_ACTIONS: Final = ("audit.export", "delivery.export")
 
 KINDS: Final[dict[str, dict[str, Any]]] = {
     "access": {"actions": ACCESS_ACTIONS},
-    "denials": {"outcome": "deny"},
+    # A masked view (``access.unmask`` deny) refuses nothing the user asked for: not a denial.
+    "denials": {"outcome": "deny", "exclude_actions": ("access.unmask",)},
     "break-glass": {"actions": BREAK_GLASS_ACTIONS},
     "exports": {"actions": EXPORT_ACTIONS},
 }
@@ -73,6 +75,7 @@ class AuditQuery:
     category: str | None = None
     action: str | None = None
     actions: tuple[str, ...] | None = None
+    exclude_actions: tuple[str, ...] | None = None
     action_prefix: str | None = None
     outcome: str | None = None
     since: datetime | None = None
@@ -97,7 +100,7 @@ class AuditQuery:
                 raise ValueError(f"'{name}' is outside the dates that can be searched") from None
         # Action and outcome filters are written into the audit.search record as given: only names
         # that can be actions or outcomes are accepted, so a value typed into the wrong field is not.
-        for action in (self.action, self.action_prefix, *(self.actions or ())):
+        for action in (self.action, self.action_prefix, *(self.actions or ()), *(self.exclude_actions or ())):
             if action is not None and not ACTION_PATTERN.fullmatch(action.rstrip(".")):
                 raise ValueError("an action filter looks like image.open (or image. for the family)")
         if self.outcome is not None and self.outcome not in OUTCOMES:
@@ -129,6 +132,8 @@ class AuditQuery:
                 conds.append(column == value)
         if self.actions is not None:
             conds.append(c.action.in_(self.actions))
+        if self.exclude_actions:
+            conds.append(c.action.not_in(self.exclude_actions))
         if self.action_prefix:
             conds.append(c.action.startswith(self.action_prefix, autoescape=True))
         if self.since is not None:
