@@ -262,7 +262,11 @@ class AlertDispatcher:
             problems.append("no alert sink is configured ([alerts] webhook_url or syslog)")
         env = self._settings.webhook_secret_env
         if self._settings.webhook_url and env and not os.environ.get(env):
-            problems.append(f"the webhook signing key variable {env} is not set: webhook alerts will fail")
+            # Only this process's environment can be seen: the server may well have the variable.
+            problems.append(
+                f"the webhook signing key variable {env} is not set in this process's environment: it "
+                "must be set where sealroom serve and sealroom alerts run run, or webhook alerts fail"
+            )
         return problems
 
     def send(self, alert: Alert, *, on_result: OnResult | None = None) -> None:

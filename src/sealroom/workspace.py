@@ -6,8 +6,10 @@ CLI both call it and then talk to the services it exposes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -78,7 +80,9 @@ def init_workspace(root: Path, config_text: str | None = None) -> Path:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         create_key_file(path)
     (root / settings.blob_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
-    engine = create_db_engine(_database_url(root, settings))
+    database_url = _database_url(root, settings)
+    _private_sqlite(_sqlite_file(database_url))
+    engine = create_db_engine(database_url)
     try:
         upgrade(engine)
     finally:
@@ -88,6 +92,38 @@ def init_workspace(root: Path, config_text: str | None = None) -> Path:
 
 def _data_key_dir(root: Path, settings: Settings) -> Path:
     return (root / settings.workspace_key_file).parent / DATA_KEY_DIR
+
+
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    return Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
+
+
+def _private_sqlite(path: Path | None) -> None:
+    """Make a SQLite database and its companion files readable by the owner only (0600).
+
+    The workspace folder is 0700 already; this keeps the database private if it is copied out or the
+    folder's mode is loosened. SQLite creates its ``-wal``/``-shm``/``-journal`` files with the mode of
+    the database file, so a 0600 database keeps them 0600 too. A new database file is made (empty) here
+    first, so it never exists with the process's default mode. A file that cannot be changed (another owner)
+    is left as it is, with a warning.
+    """
+    if path is None:
+        return
+    if not path.exists():
+        with contextlib.suppress(OSError):  # a missing folder: SQLite itself says what is wrong
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(candidate, mode & 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not make %s private (0600): %s", candidate.name, type(exc).__name__)
 
 
 def _database_url(root: Path, settings: Settings) -> str:
@@ -137,10 +173,9 @@ class Workspace:
         keys = WorkspaceKeys.load(root / settings.workspace_key_file, root / settings.audit_key_file)
         clock = clock or SystemClock()
         database_url = _database_url(root, settings)
-        sqlite_file = (
-            Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
-        )
+        sqlite_file = _sqlite_file(database_url)
         check_anchor_paths(root, settings, sqlite_file)
+        _private_sqlite(sqlite_file)
         engine = create_db_engine(database_url)
         upgrade(engine)
         db = session_factory(engine)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -314,8 +315,8 @@ def test_the_report_holds_no_usernames_and_its_exit_code_follows_the_worst_statu
     assert "e.signoff" in record.details["not_passed"]
 
 
-def _cli(root: Path, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), env={"SEALROOM_WORKSPACE": str(root)})
+def _cli(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"SEALROOM_WORKSPACE": str(root), **(env or {})})
     return result.exit_code, result.output
 
 
@@ -328,13 +329,15 @@ def test_cli_readiness_exit_codes_json_and_signoff(env: Env) -> None:
     assert {item["id"] for item in report["items"]} == {"a", "b", "c", "d", "e"}
     code, out = _cli(env.root, "readiness")
     assert code == 2 and "e.signoff" in out and "FAIL" in out
-    code, out = _cli(env.root, "signoff", "--reviewer", "Dana Reviewer")
+    code, out = _cli(env.root, "signoff", "--user", "kim")
     assert code == 4 and "--notes" in out
-    code, out = _cli(env.root, "signoff", "--reviewer", "Dana Reviewer", "--notes", "Checked roles, egress")
+    # The reviewer signs in (the CLI opens the workspace with the real clock: the real current code).
+    sign_in = {"SEALROOM_PASSWORD": PASSWORD, "SEALROOM_TOTP": pyotp.TOTP(env.secrets["kim"]).now()}
+    code, out = _cli(env.root, "signoff", "--user", "kim", "--notes", "Checked roles, egress", env=sign_in)
     assert code == 0 and "Signed off" in out, out
     code, out = _cli(env.root, "signoff", "--show", "--json")
     shown = json.loads(out)
-    assert code == 0 and shown["reviewer"] == "Dana Reviewer" and shown["current"] is True
+    assert code == 0 and shown["reviewer"] == "kim" and shown["current"] is True
     code, out = _cli(env.root, "readiness", "--json")
     report = json.loads(out)
     assert code == 1 and report["status"] == "warn"  # the demo's broad role, no SIEM, no alert sink…

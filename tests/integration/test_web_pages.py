@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from sealroom.analysis.models import AnalysisTask
 from sealroom.api.app import create_app
+from sealroom.api.deps import SESSION_COOKIE
 from sealroom.db.models import AuditEvent
 from sealroom.demo.documents import render_lab_report
 from sealroom.vault.service import IngestRequest
@@ -55,12 +56,30 @@ def _events(env: Env, action: str) -> list[AuditEvent]:
 def test_pages_need_a_session_and_send_the_browser_to_sign_in(browser: TestClient) -> None:
     response = browser.get("/cases")
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?notice=session_ended&next=/cases"
+    assert response.headers["location"] == "/login?next=/cases"  # no session cookie: a first visit
     page = browser.get("/login?next=/cases")
     assert page.status_code == 200 and "Sign in" in page.text
     assert page.headers["cache-control"] == "no-store"
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+
+
+def test_a_first_visit_gets_the_plain_sign_in_page_and_an_ended_session_says_so(
+    browser: TestClient, env: Env
+) -> None:
+    first = browser.get("/")
+    assert first.status_code == 303 and first.headers["location"] == "/login?next=/"
+    page = browser.get(first.headers["location"])
+    assert page.status_code == 200 and "Sign in" in page.text and "session ended" not in page.text
+    sign_in(browser, env, "sam")
+    assert browser.get("/cases").status_code == 200
+    token = browser.cookies.get(SESSION_COOKIE)
+    assert token
+    env.workspace.sessions.end(env.workspace.sessions.resolve(token).id, "logout")
+    ended = browser.get("/cases")
+    assert ended.status_code == 303
+    assert ended.headers["location"] == "/login?notice=session_ended&next=/cases"
+    assert "Your session ended" in browser.get(ended.headers["location"]).text
 
 
 def test_sign_in_refuses_a_form_without_its_cookie_token(browser: TestClient, env: Env) -> None:

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from sealroom.alerting.monitor import Monitor
 from sealroom.api.deps import SessionDep, WorkspaceDep
 from sealroom.audit.evidence import export_evidence
+from sealroom.audit.filters_text import action_filter
 from sealroom.audit.query import AuditQuery, page
 from sealroom.audit.reading import record_read, require_reader, verify_audited
 from sealroom.errors import InputError
@@ -34,7 +35,10 @@ class Filters:
     actor: Annotated[str | None, Query(max_length=128)] = None
     image_id: Annotated[str | None, Query(max_length=32)] = None
     case_id: Annotated[str | None, Query(max_length=128)] = None
-    action: Annotated[str | None, Query(max_length=64)] = None
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="An action, or a family ending in * or . (access.*, access.)."),
+    ] = None
     outcome: Annotated[str | None, Query(max_length=16)] = None
     kind: Annotated[Kind | None, Query(description="A named search.")] = None
     since: datetime | None = None
@@ -43,11 +47,16 @@ class Filters:
     before_seq: Annotated[int | None, Query(ge=1, le=_MAX_SEQ)] = None
 
     def query(self, **paging: Any) -> AuditQuery:
-        """The ``AuditQuery``; 400 for times without a zone or a named search that contradicts a filter."""
+        """The ``AuditQuery``; 400 for times without a zone or a named search that contradicts a filter.
+
+        ``action`` ending in ``*`` or ``.`` is a family (``access.*``), as on the CLI and the audit page.
+        """
+        action, action_prefix = action_filter(self.action)
         try:
             return AuditQuery(
-                actor=self.actor, image_id=self.image_id, case_id=self.case_id, action=self.action,
-                outcome=self.outcome, kind=self.kind, since=self.since, until=self.until,
+                actor=self.actor, image_id=self.image_id, case_id=self.case_id, action=action,
+                action_prefix=action_prefix, outcome=self.outcome, kind=self.kind, since=self.since,
+                until=self.until,
                 after_seq=self.after_seq, before_seq=self.before_seq, **paging,
             )  # fmt: skip
         except ValueError as exc:

@@ -11,7 +11,8 @@ the start) in one format and ends the file with a manifest signed by the workspa
   spreadsheet would run as a formula prefixed with ``'``; the last row is ``sealroom.export.manifest``
   and the manifest JSON, so the evidence stays one file (a sidecar gets separated from its data).
 
-The manifest holds: format, filter, record count, first/last seq, whether the range is contiguous, the
+The manifest holds: format, filter, record count, first/last seq, whether the export is a contiguous range
+(no gap, and no filter on content: only seq and time bounds), the
 chain head at export time, ``content_sha256`` (SHA-256 of every byte before the manifest line/row), the
 stored signed anchors whose seq is an exported record (plus the first one after the range), the anchor
 key's public key and key id, and ``signature`` over all of that. ``standalone.py`` checks it without
@@ -55,6 +56,10 @@ FORMATS: Final = {
 """Format name -> (media type, file extension)."""
 MANIFEST_VERSION: Final = 1
 SPOOL_IN_MEMORY: Final = 16 * 1024 * 1024
+CONTENT_FILTERS: Final = ("kind", "actor", "image_id", "case_id", "session_id", "category", "action",
+                          "actions", "action_prefix", "outcome")  # fmt: skip
+"""Filters that pick records by what they say: an export using one is a selection, never ``contiguous``
+(only seq and time bounds cut a range out of the chain)."""
 """Exports up to this size stay in memory while they wait for their audit record; larger ones spill
 to a private temporary file (audit records hold ids and hashes, no image data or raw personal values)."""
 
@@ -180,7 +185,9 @@ def write_evidence(
     content = hashlib.sha256()
     first: int | None = None
     last: int | None = None
-    count, contiguous = 0, True
+    # A selection by content that happens to have no gap is still a selection: "contiguous" tells the
+    # reader that every record between first_seq and last_seq is here because the range was asked for.
+    count, contiguous = 0, not any(getattr(query, name) is not None for name in CONTENT_FILTERS)
     if fmt == "csv":
         header = _csv_row(list(CSV_FIELDS))
         writer.write(header)

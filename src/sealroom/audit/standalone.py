@@ -49,6 +49,8 @@ CSV_MANIFEST_MARK = "sealroom.export.manifest"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 """A CSV cell starting with one of these gets a leading ``'`` (spreadsheets would run it as a formula)."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_KEY_ID_PREFIX = re.compile(r"[0-9a-f]{16,64}")
+EXPECT_KEY_HINT = "give the key id's first 16 or more hex digits (or the whole id)"
 
 
 class VerifyError(Exception):
@@ -64,6 +66,16 @@ class Result:
     manifest: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def expect_key_problem(expect_key: str) -> str | None:
+    """Why ``expect_key`` cannot name a key (too short to be safe, or not hex), or ``None``."""
+    return None if _KEY_ID_PREFIX.fullmatch(expect_key.strip().lower()) else EXPECT_KEY_HINT
+
+
+def seq_range(first: Any, last: Any) -> str:
+    """``first..last`` of a manifest, or ``no records`` for an empty export."""
+    return "no records" if first is None and last is None else f"{first}..{last}"
 
 
 def canonical_json(value: dict[str, Any]) -> bytes:
@@ -200,8 +212,10 @@ def _check_manifest(manifest: Any, fmt: str, expect_key: str | None) -> str:
     if manifest.get("key_id") != key_id:
         raise VerifyError("the manifest's key_id is not the id of its public key")
     if expect_key is not None:
+        if problem := expect_key_problem(expect_key):
+            raise VerifyError(problem)
         wanted = expect_key.strip().lower()
-        if len(wanted) < 16 or not key_id.startswith(wanted):
+        if not key_id.startswith(wanted):
             raise VerifyError(
                 f"signed by key {key_id}, not by the expected key {expect_key}: do not trust this export"
             )
@@ -237,7 +251,9 @@ def _check_records(manifest: dict[str, Any], records: list[tuple[int, dict[str, 
         ):
             raise VerifyError(f"{label} has a malformed mac or prev_mac")
         if prev is not None and manifest.get("contiguous") and seq != prev["seq"] + 1:
-            raise VerifyError(f"{label}: records {prev['seq'] + 1} to {seq - 1} are missing")
+            missing = prev["seq"] + 1
+            gap = f"record {missing} is" if missing == seq - 1 else f"records {missing} to {seq - 1} are"
+            raise VerifyError(f"{label}: {gap} missing")
         if seq == 1 and prev_mac != GENESIS_MAC:
             raise VerifyError(f"{label} is the first of the chain but does not start from the genesis value")
         if prev is not None and seq == prev["seq"] + 1 and prev_mac != prev["mac"]:
@@ -320,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", type=Path)
     parser.add_argument("--expect-key", help="the published key id (or its first 16+ hex digits)")
     args = parser.parse_args(argv)
+    if args.expect_key is not None and (problem := expect_key_problem(args.expect_key)):
+        parser.error(f"--expect-key: {problem}")
     try:
         result = verify_file(args.export, expect_key=args.expect_key)
     except (VerifyError, OSError) as exc:
@@ -330,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     m = result.manifest
+    span = seq_range(m.get("first_seq"), m.get("last_seq"))
     print(
-        f"OK: {len(result.records)} records ({m.get('first_seq')}..{m.get('last_seq')}), {result.format},"
+        f"OK: {len(result.records)} records ({span}), {result.format},"
         f" {'contiguous' if m.get('contiguous') else 'filtered'}; {len(m.get('anchors') or [])} anchors"
     )
     print(f"signed by key {result.key_id}")

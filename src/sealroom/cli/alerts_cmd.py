@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -10,7 +9,14 @@ from rich.markup import escape
 
 from sealroom.alerting.monitor import Monitor
 from sealroom.alerting.status import last_anchor, last_verify, watch_problems
-from sealroom.cli.common import WorkspaceOption, console, err_console, handle_errors, open_workspace
+from sealroom.cli.common import (
+    WorkspaceOption,
+    console,
+    err_console,
+    handle_errors,
+    open_workspace,
+    print_json,
+)
 
 alerts_app = typer.Typer(
     help="Alert rules and the audit watch (anchors, verification).", no_args_is_help=True
@@ -60,4 +66,4 @@ def status(workspace: WorkspaceOption = Path(".")) -> None:
         else {"id": anchor.id, "seq": anchor.seq, "signed_at": anchor.signed_at},
         "problems": problems,
     }
-    console.print(json.dumps(body, indent=2), highlight=False)
+    print_json(body)

@@ -3,7 +3,6 @@ against its signed anchors (the table, the configured anchor file and any ``--fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,15 @@ from rich.markup import escape
 from sealroom.alerting.monitor import Monitor
 from sealroom.audit.anchor_key import AnchorKey
 from sealroom.audit.anchors import anchor_key_path
-from sealroom.cli.common import WorkspaceOption, console, err_console, handle_errors, open_workspace, operator
+from sealroom.cli.common import (
+    WorkspaceOption,
+    console,
+    err_console,
+    handle_errors,
+    open_workspace,
+    operator,
+    print_json,
+)
 from sealroom.errors import InputError
 
 
@@ -45,9 +52,7 @@ def anchor(
     try:
         if public_key:
             key = AnchorKey.load(anchor_key_path(opened.root, opened.settings))
-            console.print(
-                json.dumps({"public_key": key.public_key_hex, "key_id": key.key_id}), highlight=False
-            )
+            print_json({"public_key": key.public_key_hex, "key_id": key.key_id})
         elif check:
             _check(Monitor.of(opened), tuple(file or ()))
         else:

@@ -7,7 +7,6 @@ inside a workspace it also checks every record's HMAC seal with the audit key.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,8 +19,9 @@ from sealroom.alerting.monitor import Monitor
 from sealroom.audit.anchor_key import AnchorKey
 from sealroom.audit.anchors import anchor_key_path
 from sealroom.audit.evidence import FORMATS, check_seals, export_evidence
+from sealroom.audit.filters_text import action_filter, parse_time
 from sealroom.audit.query import KINDS, AuditQuery, page
-from sealroom.audit.standalone import VerifyError, verify_file
+from sealroom.audit.standalone import VerifyError, expect_key_problem, seq_range, verify_file
 from sealroom.cli.common import (
     WorkspaceOption,
     console,
@@ -29,25 +29,13 @@ from sealroom.cli.common import (
     handle_errors,
     open_workspace,
     operator,
+    print_plain,
     terminal_safe,
 )
 from sealroom.config import CONFIG_NAME
 from sealroom.errors import InputError
 
 audit_app = typer.Typer(help="Verify, search and export the audit log.", no_args_is_help=True)
-
-
-def parse_when(text: str | None) -> datetime | None:
-    """An ISO date or date-time (UTC when no offset is given)."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise InputError(
-            f"{text!r} is not an ISO date or date-time (e.g. 2026-03-02 or 2026-03-02T09:00)"
-        ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _failed(problem: str) -> typer.Exit:
@@ -79,6 +67,8 @@ def verify(
     ] = None,
 ) -> None:
     """Check every record's seal and link; name the first bad record. Exit 0 only when intact."""
+    if expect_key is not None and (problem := expect_key_problem(expect_key)):
+        raise InputError(f"--expect-key: {problem}")
     root = workspace if workspace is not None else (Path(".") if Path(CONFIG_NAME).exists() else None)
     if file is None:
         _verify_log(root or Path("."))
@@ -103,11 +93,11 @@ def verify(
     m = result.manifest
     kind = "contiguous range" if m.get("contiguous") else "filtered selection"
     console.print(
-        f"[green]OK[/]: {len(result.records)} records ({m.get('first_seq')}..{m.get('last_seq')}), "
+        f"[green]OK[/]: {len(result.records)} records ({seq_range(m.get('first_seq'), m.get('last_seq'))}), "
         f"{result.format}, {kind}; {len(m.get('anchors') or [])} signed anchors checked",
         highlight=False,
     )
-    console.print(f"signed by anchor key {result.key_id}", highlight=False)
+    print_plain(f"signed by anchor key {result.key_id}")
     if seal_check is None:
         console.print(
             "record seals (HMAC) not checked: that needs the workspace's audit key", highlight=False
@@ -150,18 +140,22 @@ def _verify_log(root: Path) -> None:
         highlight=False,
     )
     if chain.last_mac:
-        console.print(f"head seal: {chain.last_mac}", highlight=False)
+        print_plain(f"head seal: {chain.last_mac}")
 
 
 UserFilter = Annotated[str | None, typer.Option("--user", help="What this user (actor) did.")]
 ImageFilter = Annotated[str | None, typer.Option("--image", help="Every record about this image id.")]
 CaseFilter = Annotated[str | None, typer.Option("--case", help="Every record with this case id.")]
 ActionFilter = Annotated[
-    str | None, typer.Option("--action", help="Action, or a family ending in '.' (image.).")
+    str | None,
+    typer.Option("--action", help="Action, or a family ending in '.*' or '.' (access.*, image.)."),
 ]
 OutcomeFilter = Annotated[str | None, typer.Option("--outcome", help="success, failure, allow or deny.")]
 SinceFilter = Annotated[str | None, typer.Option("--since", help="From this ISO time (inclusive, UTC).")]
-UntilFilter = Annotated[str | None, typer.Option("--until", help="Before this ISO time (UTC).")]
+UntilFilter = Annotated[
+    str | None,
+    typer.Option("--until", help="Before this ISO time (UTC); a date alone includes that whole day."),
+]
 KindFilter = Annotated[
     str | None,
     typer.Option(
@@ -198,12 +192,12 @@ def build_query(
         kinds.append(kind)
     if len(set(kinds)) > 1:
         raise InputError("choose one named search (--kind, --denials, --break-glass or --exports)")
-    family = action is not None and action.endswith(".")
+    exact, prefix = action_filter(action)
     try:
         return AuditQuery(
-            actor=user, image_id=image, case_id=case, outcome=outcome,
-            action=None if family else action, action_prefix=action if family else None,
-            since=parse_when(since), until=parse_when(until), kind=kinds[0] if kinds else None, **bounds,
+            actor=user, image_id=image, case_id=case, outcome=outcome, action=exact, action_prefix=prefix,
+            since=parse_time(since, "--since"), until=parse_time(until, "--until", until=True),
+            kind=kinds[0] if kinds else None, **bounds,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{exc} (named searches: {', '.join(KINDS)})") from exc
@@ -251,6 +245,9 @@ def show(
         )  # fmt: skip
     finally:
         opened.close()
+    if not result.records:
+        console.print("No audit records match these filters.")
+        return
     rows = result.records if not query.newest_first else list(reversed(result.records))
     table = Table("seq", "time (UTC)", "actor", "action", "outcome", "reason")
     table.add_column("image", no_wrap=True, min_width=32)
@@ -311,13 +308,15 @@ def export(
         opened.close()
     _write_new(out, evidence.chunks())
     s = evidence.summary
-    console.print(
-        f"exported {s.record_count} records ({s.first_seq}..{s.last_seq}, "
-        f"{'contiguous' if s.contiguous else 'filtered'}) to {out} as {fmt}", highlight=False,
-    )  # fmt: skip
-    console.print(f"sha256 {s.file_sha256}", highlight=False)
-    console.print(f"signed by anchor key {s.key_id}; verify with: sealroom audit verify --file {out}",
-                  highlight=False)  # fmt: skip
+    span = (
+        "no record matched the filters"
+        if s.record_count == 0
+        else f"{s.first_seq}..{s.last_seq}, {'contiguous' if s.contiguous else 'filtered'}"
+    )
+    print_plain(f"exported {s.record_count} records ({span}) to {out} as {fmt}")
+    print_plain(f"sha256 {s.file_sha256}")
+    print_plain(f"signed by anchor key {s.key_id}")
+    print_plain(f"verify with: sealroom audit verify --file {out}")
 
 
 def _write_new(path: Path, chunks: Any) -> None:

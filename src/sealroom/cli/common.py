@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import getpass
+import json
 import os
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -56,8 +57,26 @@ def operator() -> str:
     return f"operator:{name}"
 
 
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON to stdout, as plain text.
+
+    Every machine-readable output of the CLI goes through here: Rich would wrap long strings at the
+    terminal's width (breaking the JSON when piped) and read ``[word]`` as markup.
+    """
+    typer.echo(json.dumps(value, indent=2))
+
+
+def print_plain(text: str) -> None:
+    """Write one line to stdout as it is: no markup, no wrapping (hashes, key ids, file names)."""
+    typer.echo(terminal_safe(text))
+
+
 def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Print a ``SealroomError`` as one line and exit with its code (no traceback)."""
+    """Print a ``SealroomError`` as one line and exit with its code (no traceback).
+
+    A command called with ``--json`` (its ``as_json`` parameter) also prints the error to stdout as
+    ``{"status": "error", "exit_code": N, "error": "..."}``, so a script reading stdout gets JSON.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -67,6 +86,8 @@ def handle_errors(command: Callable[P, R]) -> Callable[P, R]:
             # Messages can quote an endpoint or a file: no control sequence reaches the terminal.
             message = escape(terminal_safe(exc.message))
             err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            if kwargs.get("as_json") is True:
+                print_json({"status": "error", "exit_code": exc.exit_code, "error": exc.message})
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sealroom.analysis.catalog import engine_catalog
-from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace
+from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, print_json
 
 
 @handle_errors
@@ -26,7 +25,7 @@ def engines(
     finally:
         opened.close()
     if as_json:
-        typer.echo(json.dumps(catalog, indent=2))
+        print_json(catalog)
         return
     table = Table(title="Engines")
     for header in ("engine", "kind", "provider", "model", "endpoint", "pixels go", "ready"):

@@ -8,7 +8,6 @@ Both may run at once: a sink's lease lets only one of them feed it at a time.
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from datetime import datetime
@@ -20,7 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, operator
+from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, operator, print_json
 from sealroom.errors import ConfigError, InputError
 from sealroom.forwarding import PassResult, SinkStatus, forwarding_status
 from sealroom.workspace import Workspace
@@ -57,7 +56,7 @@ def _once(opened: Workspace, as_json: bool) -> None:
     forwarder = opened.forwarder_as(operator())
     results = forwarder.run_once()
     if as_json:
-        console.print_json(json.dumps({"results": [result.as_dict() for result in results]}))
+        print_json({"results": [result.as_dict() for result in results]})
     elif not results:
         console.print(Text(NO_SINKS))
     for result in results if not as_json else ():
@@ -89,7 +88,7 @@ def _status(opened: Workspace, as_json: bool) -> None:
         details={"sinks": len(sinks)},
     )  # fmt: skip
     if as_json:
-        console.print_json(json.dumps({"sinks": [sink.as_dict() for sink in sinks]}))
+        print_json({"sinks": [sink.as_dict() for sink in sinks]})
         return
     if not sinks:
         console.print(Text(NO_SINKS))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +23,7 @@ from sealroom.cli import (
     retention_cmd,
     users_cmd,
 )
-from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace
+from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, print_json
 from sealroom.profiles import profile_config_text
 from sealroom.workspace import init_workspace
 
@@ -112,7 +111,7 @@ def version() -> None:
     """Print the version."""
     from sealroom import __version__
 
-    console.print(json.dumps({"sealroom": __version__}))
+    print_json({"sealroom": __version__})
 
 
 if __name__ == "__main__":

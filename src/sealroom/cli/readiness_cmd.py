@@ -1,27 +1,42 @@
-"""``sealroom readiness`` and ``sealroom signoff``: the deployment review, run by the host operator.
+"""``sealroom readiness`` and ``sealroom signoff``: the deployment review.
 
-``readiness`` exits 0 when every check passes, 1 with warnings only, 2 with any failure (errors that stop
-the evaluation use their own codes, 3 and up), so automation can gate on it. ``signoff`` records a
-compliance reviewer's sign-off of the configuration as it is now (audited as ``operator:<os user>``).
+``readiness`` (host operator) exits 0 when every check passes, 1 with warnings only, 2 with any failure
+(errors that stop the evaluation use their own codes, 3 and up), so automation can gate on it.
+``signoff --user NAME`` records the sign-off of the configuration as it is now by that compliance
+reviewer, who signs in (password and TOTP) and must hold ``audit:read`` without ``workspace:admin``, as
+over the API; ``signoff --show`` (host operator) prints the latest one.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.padding import Padding
 from rich.text import Text
 
-from sealroom.cli.common import WorkspaceOption, console, handle_errors, open_workspace, operator
+from sealroom.cli.common import (
+    WorkspaceOption,
+    console,
+    handle_errors,
+    open_workspace,
+    operator,
+    print_json,
+    print_plain,
+    signed_in,
+)
 from sealroom.errors import InputError
 from sealroom.readiness import config_sha256, evaluate, latest_signoff, record_signoff
+from sealroom.readiness.access import require_signer
 from sealroom.readiness.report import ReadinessReport
-from sealroom.readiness.signoff import SignoffView
+from sealroom.readiness.signoff import MAX_NOTES_CHARS, SignoffView
+from sealroom.statements import clean_statement
+from sealroom.workspace import Workspace
 
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red"}
+INDENT = 8
+"""Where a check's "found:" and "remedy:" lines start (they wrap there, never cut short)."""
 
 
 @handle_errors
@@ -36,31 +51,28 @@ def readiness(
     finally:
         opened.close()
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
     else:
         _print(report)
     raise typer.Exit(report.exit_code)
 
 
 def _print(report: ReadinessReport) -> None:
-    table = Table(show_lines=True)
-    table.add_column("check", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("what was found")
-    table.add_column("remedy")
+    # One block per check rather than a table: a table squeezes what was found and the remedy (the
+    # point of the report) into narrow columns; wrapped lines keep every word at any terminal width.
     for item in report.items:
-        table.add_row(
-            Text(f"{item.id}. {item.title}", style="bold"),
-            Text(item.status.upper(), style=STYLE[item.status]),
+        console.print(
+            Text.assemble((f"{item.id}. {item.title}  ", "bold"), (item.status.upper(), STYLE[item.status]))
         )
         for check in item.checks:
-            table.add_row(
-                Text(f"  {check.id}"),
-                Text(check.status.upper(), style=STYLE[check.status]),
-                Text(check.detail),
-                Text(check.remedy or ""),
+            head = Text.assemble(
+                (f"{check.status.upper():<4}", STYLE[check.status]), f"  {check.id}  {check.title}"
             )
-    console.print(table)
+            console.print(Padding(head, (0, 0, 0, 2), expand=False))
+            console.print(Padding(Text(f"found: {check.detail}"), (0, 0, 0, INDENT), expand=False))
+            if check.remedy:
+                console.print(Padding(Text(f"remedy: {check.remedy}"), (0, 0, 0, INDENT), expand=False))
+        console.print()
     counts = report.counts()
     console.print(
         Text.assemble(
@@ -74,15 +86,35 @@ def _print(report: ReadinessReport) -> None:
 
 @handle_errors
 def signoff(
-    reviewer: Annotated[
-        str | None, typer.Option(help="Name of the compliance reviewer signing off.")
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            "-u",
+            help="The compliance reviewer signing off, who signs in (password and TOTP code are asked "
+            "for, or read from SEALROOM_PASSWORD / SEALROOM_TOTP); needs audit:read and no "
+            "workspace:admin.",
+        ),
     ] = None,
     notes: Annotated[str | None, typer.Option(help="What was reviewed, and any accepted risks.")] = None,
-    show: Annotated[bool, typer.Option("--show", help="Show the latest sign-off instead.")] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="Show the latest sign-off instead (host operator).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    reviewer: Annotated[str | None, typer.Option("--reviewer", hidden=True)] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """Record a compliance sign-off of the current configuration (any later change makes it stale)."""
+    """Sign off the current configuration as the signed-in reviewer (any later change makes it stale)."""
+    if reviewer is not None:
+        raise InputError(
+            "--reviewer is gone: the reviewer signs in instead: "
+            'sealroom signoff --user NAME --notes "what was reviewed"'
+        )
+    if not show:
+        if not user or notes is None:
+            raise InputError('give --user NAME (the reviewer, who signs in) and --notes "TEXT" (or --show)')
+        # Checked before signing in, so a bad note does not use up the reviewer's TOTP code.
+        clean_statement(notes, what="sign-off notes", maximum=MAX_NOTES_CHARS)
     opened = open_workspace(workspace)
     try:
         if show:
@@ -90,17 +122,12 @@ def signoff(
                 row = latest_signoff(db)
                 view = None if row is None else SignoffView.of(row, config_sha256(opened.settings))
         else:
-            if not reviewer or notes is None:
-                raise InputError('give --reviewer "NAME" and --notes "TEXT" (or --show)')
-            report = evaluate(opened, actor=operator())
-            view = record_signoff(
-                opened.db, opened.audit, opened.clock, opened.settings,
-                reviewer=reviewer, notes=notes, actor=operator(), readiness_status=report.status,
-            )  # fmt: skip
+            assert user is not None and notes is not None
+            view = _sign(opened, user, notes)
     finally:
         opened.close()
     if as_json:
-        typer.echo(json.dumps(None if view is None else view.to_dict(), indent=2))
+        print_json(None if view is None else view.to_dict())
         return
     if view is None:
         console.print("No compliance sign-off is recorded.")
@@ -109,4 +136,16 @@ def signoff(
     verb = "Latest sign-off" if show else "[green]Signed off[/]"
     console.print(f"{verb}: {view.signed_at} ({state})")
     console.print(Text(f"reviewer: {view.reviewer}\nnotes: {view.notes}\nrecorded by: {view.recorded_by}"))
-    console.print(f"configuration sha256: {view.config_sha256}", highlight=False)
+    print_plain(f"configuration sha256: {view.config_sha256}")
+
+
+def _sign(opened: Workspace, user: str, notes: str) -> SignoffView:
+    """Sign ``user`` in, check they may sign (recorded either way), evaluate, record the sign-off."""
+    with signed_in(opened, user) as active:
+        require_signer(opened, active)  # the allow (or the refusal) is on record before anything is done
+        report = evaluate(opened, actor=active.username, session_id=active.id)
+        return record_signoff(
+            opened.db, opened.audit, opened.clock, opened.settings,
+            reviewer=active.username, notes=notes, actor=active.username,
+            readiness_status=report.status, session_id=active.id,
+        )  # fmt: skip

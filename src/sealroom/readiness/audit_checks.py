@@ -7,6 +7,7 @@ The audit log itself cannot be switched off (an action whose record cannot be wr
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -113,9 +114,16 @@ def _alerts(settings: Settings, problems: list[str]) -> Check:
             "set enabled = true under " + ", ".join(f"[alerts.rules.{name}]" for name in off),
         )  # fmt: skip
     if problems:
+        env = settings.alerts.webhook_secret_env
+        secret = (
+            f"; export {env} in the environment of sealroom serve and sealroom alerts run (this check "
+            "sees only the environment of the process that runs it)"
+            if settings.alerts.webhook_url and env and not os.environ.get(env)
+            else ""
+        )
         return Check(
             "c.alerts", title, "warn", "; ".join(problems),
-            "set [alerts] webhook_url (https) and/or syslog, and the signing-key variable if one is named",
+            f"set [alerts] webhook_url (https) and/or syslog{secret}",
         )  # fmt: skip
     return passed("c.alerts", title, "alert sinks configured; break-glass and chain-fault alerts are on")
 

@@ -14,8 +14,9 @@ TITLE = "Compliance review signed off"
 REVIEW_EVERY: Final = timedelta(days=365)
 """A sign-off older than this still binds the configuration, but asks for the yearly review."""
 REMEDY = (
-    'have the compliance reviewer sign off: sealroom signoff --reviewer "NAME" --notes "what was reviewed" '
-    "(or POST /api/v1/readiness/signoff as a holder of audit:read)"
+    'have the compliance reviewer sign off: sealroom signoff --user NAME --notes "what was reviewed" '
+    "(the reviewer signs in; or POST /api/v1/readiness/signoff, or the readiness page, as a holder of "
+    "audit:read who does not administer the workspace)"
 )
 
 

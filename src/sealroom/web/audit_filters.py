@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from sealroom.audit.events import Outcome
+from sealroom.audit.filters_text import action_filter, parse_time
 from sealroom.audit.query import KINDS, AuditQuery
 from sealroom.errors import InputError
 
@@ -31,7 +31,6 @@ _LIMITS = {
 }
 # An action (``image.open``) or a family: a trailing dot or ``*`` (``access.*``, ``access.break_glass*``).
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*(?:\.?\*|\.)?")
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 # The named searches of ``AuditQuery.kind`` as the page names them (each link is a shareable address).
@@ -60,20 +59,12 @@ class AuditFilters:
 
     def query(self, *, limit: int | None = PAGE_SIZE) -> AuditQuery:
         """The ``AuditQuery`` of these filters (no cursor); ``InputError`` names a malformed one."""
-        action = self.text.get("action", "")
-        exact, prefix = (action or None), None
-        if action.endswith(("*", ".")):
-            exact, prefix = None, action.rstrip("*")
+        exact, prefix = action_filter(self.text.get("action"))
         outcome = self.text.get("outcome") or None
         if outcome is not None and outcome not in OUTCOMES:
             raise InputError(f"the outcome must be one of {', '.join(OUTCOMES)}")
-        since = _when(self.text.get("since", ""), "since")
-        until = _when(self.text.get("until", ""), "until")
-        if until is not None and _DATE_ONLY.fullmatch(self.text["until"].strip()):
-            try:
-                until += timedelta(days=1)  # a date as "until" includes that whole day
-            except OverflowError:
-                raise InputError("'until' is past the last date that can be searched") from None
+        since = parse_time(self.text.get("since"), "since")
+        until = parse_time(self.text.get("until"), "until", until=True)  # a date: that whole day
         if since is not None and until is not None and since >= until:
             raise InputError("'since' must be before 'until'")
         kind = self.text.get("kind") or None
@@ -100,19 +91,6 @@ class AuditFilters:
         params: dict[str, Any] = {name: value for name, value in self.text.items() if value}
         params.update(cursor)
         return "/audit" + (f"?{urlencode(params)}" if params else "")
-
-
-def _when(value: str, name: str) -> datetime | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"'{name}' is not a date or date and time (e.g. 2026-03-02 or 2026-03-02T09:00)"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _cursor(value: str | None, name: str) -> int | None:

@@ -66,10 +66,17 @@ def form_text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def sign_in_location(next_path: str, notice: str = "session_ended") -> str:
-    """Where a page without a session sends the browser."""
+def sign_in_location(next_path: str, notice: str | None = "session_ended") -> str:
+    """Where a page without a session sends the browser (``notice``: the message to show, if any)."""
     safe_next = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
-    return f"/login?notice={notice}&next={quote(safe_next, safe='/')}"
+    shown = f"notice={notice}&" if notice else ""
+    return f"/login?{shown}next={quote(safe_next, safe='/')}"
+
+
+def ended_notice(request: Request) -> str | None:
+    """``session_ended`` when the browser presented a session cookie (its session is over); a first
+    visit, with no cookie, gets the plain sign-in page."""
+    return "session_ended" if request.cookies.get(SESSION_COOKIE) else None
 
 
 PageSession = Annotated[ActiveSession, Depends(page_session)]

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from sealroom.errors import SealroomError, StepUpRequiredError
-from sealroom.web.deps import SignInRequiredError, optional_session, sign_in_location
+from sealroom.web.deps import SignInRequiredError, ended_notice, optional_session, sign_in_location
 from sealroom.web.render import page
 
 log = logging.getLogger("sealroom.web")
@@ -62,7 +62,7 @@ def back_link(request: Request, signed_in: bool) -> str:
 def render_error(request: Request, exc: Exception) -> Response:
     """The page (or redirect) for an error raised while serving a page."""
     if isinstance(exc, SignInRequiredError):
-        return RedirectResponse(sign_in_location(exc.next_path), status_code=303)
+        return RedirectResponse(sign_in_location(exc.next_path, ended_notice(request)), status_code=303)
     active = optional_session(request)
     if isinstance(exc, StepUpRequiredError) and request.method == "GET" and active is not None:
         return RedirectResponse(f"/step-up?next={request.url.path}", status_code=303)
@@ -74,7 +74,7 @@ def render_error(request: Request, exc: Exception) -> Response:
         log.error("internal error %s on a page: %s", request_id, type(exc).__name__)
         message = f"Something went wrong inside Sealroom (reference {request_id}); nothing was delivered."
     if status == 401 and active is None:
-        return RedirectResponse(sign_in_location(request.url.path), status_code=303)
+        return RedirectResponse(sign_in_location(request.url.path, ended_notice(request)), status_code=303)
     context = {
         "title": TITLES.get(status, "Something went wrong"),
         "message": message,
