@@ -333,6 +333,11 @@ def _dicom() -> bytes:
     return b"\x00" * 128 + b"DICM" + b"\x02\x00\x00\x00UL\x04\x00\xc8\x00\x00\x00" + b"\x00" * 200
 
 
+def _dicom_pe_preamble() -> bytes:
+    # CVE-2019-11687: a Windows executable header in the preamble of an otherwise valid DICOM file
+    return (b"MZ\x90\x00" + b"\x00" * 124) + _dicom()[128:]
+
+
 HOSTILE_FILES: list[HostileFile] = [
     HostileFile("empty", "scan.png", lambda: b"", BadImageError, "empty"),
     HostileFile(
@@ -363,7 +368,14 @@ HOSTILE_FILES: list[HostileFile] = [
     HostileFile(
         "gif", "scan.png", lambda: b"GIF89a\x01\x00\x01\x00\x80\x00\x00" + b"\x00" * 30, BadImageError, "GIF"
     ),
-    HostileFile("dicom", "scan.dcm", _dicom, BadImageError, "DICOM is not supported yet"),
+    HostileFile(
+        "dicom-without-transfer-syntax",
+        "scan.dcm",
+        _dicom,
+        BadImageError,
+        "DICOM file is truncated or corrupt",
+    ),
+    HostileFile("dicom-with-executable-preamble", "scan.dcm", _dicom_pe_preamble, BadImageError, "polyglot"),
     HostileFile(
         "random-bytes",
         "scan.png",

@@ -20,6 +20,8 @@ from typing import Any, cast
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper
+from sealroom.analysis.dicom_deid import derivative_pages
+from sealroom.analysis.dicom_phi import is_dicom, with_header_phi
 from sealroom.analysis.egress_observer import AuditingObserver
 from sealroom.analysis.models import AnalysisEngine, AnalysisResult, AnalysisTask, Entity, PageImage
 from sealroom.analysis.orientation import orient_for_redaction
@@ -113,8 +115,10 @@ class AnalysisService:
 
             # A logout, timeout or disabled user while the engine ran: nothing is delivered.
             self._vault.check_session_live(actor)
-            unmasked = self._gate.decide(db, actor, "pii:view_unmasked", image=image).allowed
-            delivered = mask_result(result, unmasked=unmasked)
+            unmasked = self._gate.may_see_unmasked(db, actor, image)
+            # DICOM: the header's PHI is reported too (and masked like the rest).
+            reported = with_header_phi(result, image.media_type, opened.plaintext)
+            delivered = mask_result(reported, unmasked=unmasked)
             delivered["image_id"] = image.id
             payload = json.dumps(delivered, sort_keys=True, separators=(",", ":")).encode()
             self._record(
@@ -204,7 +208,10 @@ class AnalysisService:
         from sealroom.redaction import redact  # OpenCV loads only when needed
 
         assert local is not None
-        oriented = orient_for_redaction(opened.pages, local, self._engines.get("local"))
+        source = opened.pages
+        if is_dicom(image.media_type):  # DICOM sends the de-identified derivative's pixels (docs/dicom.md)
+            source = derivative_pages(bytes(opened.plaintext), local, self._gate.settings.limits)
+        oriented = orient_for_redaction(source, local, self._engines.get("local"))
         redaction = redact(oriented.pages, oriented.analysis)
         details["redaction"] = redaction.summary()
         if oriented.rotations:

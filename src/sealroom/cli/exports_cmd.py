@@ -32,7 +32,7 @@ def export_request(
     image_id: str,
     user: UserOption,
     reason: Annotated[str, typer.Option(help="Why you need the export (recorded for the approvers).")],
-    export_format: Annotated[str, typer.Option("--format", help="png (single-page images) or pdf.")] = "pdf",
+    export_format: Annotated[str, typer.Option("--format", help="png, pdf or dcm (DICOM).")] = "pdf",
     variant: Annotated[
         str, typer.Option(help="redacted (watermarked, personal data burned out) or original.")
     ] = "redacted",

@@ -28,7 +28,8 @@ from PIL import Image, ImageDraw, ImageFont
 from sealroom.analysis.models import BBox, PageImage
 from sealroom.redaction import INK, Region
 
-ExportFormat = Literal["png", "pdf"]
+ExportFormat = Literal["png", "pdf", "dcm"]
+"""``dcm`` (DICOM images only) is written by ``sealroom.analysis.dicom_deid``, not rendered here."""
 
 BAND_FILL = (255, 243, 176)
 """Pale yellow: stands out from paper, and dark text on it reads as well as on white."""
@@ -205,6 +206,8 @@ def render_export(
         watermark_page(page.image, mark, [region.bbox for region in regions if region.page == page.index])
         for page in pages
     ]
+    if fmt == "dcm":
+        raise ValueError("a dcm export is the de-identified DICOM derivative (analysis.dicom_deid)")
     if fmt == "png":
         if len(marked) != 1:
             raise ValueError(f"a PNG export holds one page, not {len(marked)}")

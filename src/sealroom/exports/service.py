@@ -24,6 +24,8 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sealroom.access import Gatekeeper, printable
+from sealroom.analysis.dicom_deid import deidentify, text_boxes
+from sealroom.analysis.dicom_phi import is_dicom
 from sealroom.analysis.models import AnalysisResult
 from sealroom.analysis.orientation import orient_for_redaction
 from sealroom.analysis.prescan import full_analysis, needs_prescan, raise_by_findings
@@ -48,13 +50,23 @@ from sealroom.sessions import ActiveSession, new_id
 from sealroom.statements import clean_statement
 from sealroom.vault.service import VaultService
 
-FORMATS: tuple[ExportFormat, ...] = ("png", "pdf")
+FORMATS: tuple[ExportFormat, ...] = ("png", "pdf", "dcm")
 ExportVariant = Literal["redacted", "original"]
 VARIANTS: tuple[ExportVariant, ...] = ("redacted", "original")
 MAX_REASON = 1000
 NO_SUCH_REQUEST = "No export request with that id is yours; only its requester can download an export."
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/tiff": "tif", "application/pdf": "pdf"}
-MEDIA_TYPES: dict[ExportFormat, str] = {"png": "image/png", "pdf": "application/pdf"}
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/tiff": "tif",
+    "application/pdf": "pdf",
+    "application/dicom": "dcm",
+}
+MEDIA_TYPES: dict[ExportFormat, str] = {
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "dcm": "application/dicom",
+}
 
 
 @dataclass(frozen=True)
@@ -141,6 +153,12 @@ class ExportService:
             if checked_format == "png" and image.page_count != 1:
                 db.commit()
                 raise InputError(f"this image has {image.page_count} pages; export it as pdf")
+            if checked_format == "dcm" and not is_dicom(image.media_type):
+                db.commit()
+                raise InputError(
+                    "a dcm export is a de-identified DICOM file, made only from DICOM images; export this "
+                    "image as png or pdf"
+                )
             dataset = self._settings.datasets.get(image.dataset)
             if checked_variant == "original":
                 self._require_original_allowed(db, actor, image)
@@ -345,6 +363,8 @@ class ExportService:
                 redaction=None,
             )
         fmt = cast(ExportFormat, request.export_format)
+        if fmt == "dcm":
+            return self._render_dicom(actor, image, request, opened, local)
         try:
             from sealroom.redaction import redact  # OpenCV loads only when needed
 
@@ -365,6 +385,33 @@ class ExportService:
         if oriented.rotations:
             summary["rotated_pages"] = {str(index + 1): angle for index, angle in oriented.rotations.items()}
         return _Rendered(data, MEDIA_TYPES[fmt], fmt, len(redaction.pages), True, summary)
+
+    def _render_dicom(
+        self,
+        actor: ActiveSession,
+        image: Image,
+        request: AccessRequest,
+        opened: OpenedImage,
+        local: AnalysisResult,
+    ) -> _Rendered:
+        """A redacted DICOM export: the de-identified derivative (PS3.15 basic profile, every text box
+        the offline OCR found filled in the pixels) with the watermark burned into a band below each
+        frame (docs/dicom.md)."""
+        mark = Watermark(actor.username, self._clock.now(), request.id)
+        try:
+            derivative = deidentify(
+                bytes(opened.plaintext), text_boxes(local), self._settings.limits, watermark=mark.label()
+            )
+        except SealroomError:
+            raise
+        except Exception as exc:
+            if self._vault.session_ended(actor):
+                raise SessionEndedError("the session ended while the export was being prepared") from exc
+            raise SealroomError("the export could not be rendered; nothing was delivered",
+                                reason="render_failed") from exc  # fmt: skip
+        return _Rendered(
+            derivative.data, MEDIA_TYPES["dcm"], "dcm", derivative.frames, True, derivative.summary()
+        )
 
     def _claim(
         self, db: Session, actor: ActiveSession, image: Image, request: AccessRequest, rendered: _Rendered

@@ -34,6 +34,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from sealroom.config import LimitSettings
 from sealroom.errors import BadImageError, ConfigError, TooLargeError
+from sealroom.vault.dicom import decode_dicom, inspect_dicom
 from sealroom.vault.sniff import Kind, Sniffed, check_png_pixel_data, sniff
 
 __all__ = ["DecodedDocument", "DocumentInfo", "decode_document", "inspect_document"]
@@ -89,6 +90,10 @@ def inspect_document(data: bytes, limits: LimitSettings) -> DocumentInfo:
     anything else refused; the message names the problem, the value and the limit.
     """
     sniffed = _check_and_sniff(data, limits)
+    if sniffed.kind == "dicom":
+        header, _ = inspect_dicom(data, limits)
+        sizes = [(header.columns, header.rows)] * header.frames
+        return DocumentInfo(sniffed.media_type, header.frames, sizes)
     if sniffed.kind == "pdf":
         with _PDFIUM_LOCK, _open_pdf(data) as pdf:
             sizes = _pdf_page_sizes(pdf, limits)
@@ -106,7 +111,12 @@ def decode_document(data: bytes, limits: LimitSettings) -> DecodedDocument:
     (empty, unsupported or disguised type, truncated or corrupt data, polyglot, encrypted or active PDF).
     """
     sniffed = _check_and_sniff(data, limits)
-    pages = _render_pdf(data, limits) if sniffed.kind == "pdf" else _decode_image(data, sniffed, limits)
+    if sniffed.kind == "dicom":
+        pages = decode_dicom(data, limits)  # every frame a page, windowed to 8 bits (vault.dicom)
+    elif sniffed.kind == "pdf":
+        pages = _render_pdf(data, limits)
+    else:
+        pages = _decode_image(data, sniffed, limits)
     first = pages[0]
     return DecodedDocument(sniffed.media_type, pages, first.width, first.height, len(pages))
 

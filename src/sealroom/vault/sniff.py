@@ -1,7 +1,7 @@
 """Decide what a file really is from its bytes, and refuse everything Sealroom does not ingest.
 
-The file name never decides anything. Four types are accepted (PNG, JPEG, TIFF, PDF); everything else is
-refused with a ``BadImageError`` that names what the file looks like when that is recognisable.
+The file name never decides anything. Five types are accepted (PNG, JPEG, TIFF, PDF, DICOM); everything
+else is refused with a ``BadImageError`` that names what the file looks like when that is recognisable.
 
 Beyond the magic bytes, the accepted types are walked far enough to refuse:
 
@@ -25,15 +25,17 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from sealroom.errors import BadImageError
+from sealroom.vault.dicom import check_preamble, is_dicom
 from sealroom.vault.pdfscan import check_pdf_active_content
 
-Kind = Literal["png", "jpeg", "tiff", "pdf"]
+Kind = Literal["png", "jpeg", "tiff", "pdf", "dicom"]
 
 MEDIA_TYPES: Final[dict[Kind, str]] = {
     "png": "image/png",
     "jpeg": "image/jpeg",
     "tiff": "image/tiff",
     "pdf": "application/pdf",
+    "dicom": "application/dicom",
 }
 
 PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
@@ -44,7 +46,7 @@ _TIFF_SIGNATURES: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # cl
 IMAGE_TRAILER_TOLERANCE: Final = 64
 PDF_TRAILER_TOLERANCE: Final = 1024
 
-_SUPPORTED_HINT: Final = "Sealroom ingests PNG, JPEG, TIFF and PDF"
+_SUPPORTED_HINT: Final = "Sealroom ingests PNG, JPEG, TIFF, PDF and DICOM"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,10 @@ def sniff(data: bytes) -> Sniffed:
     """Identify ``data`` by content and check its structure; raises ``BadImageError`` naming the problem."""
     if not data:
         raise BadImageError("the file is empty (0 bytes)")
-    if data.startswith(PNG_SIGNATURE):
+    if is_dicom(data):  # first: a DICOM preamble may itself start with another type's magic bytes
+        check_preamble(data)
+        result = Sniffed("dicom", MEDIA_TYPES["dicom"])  # vault.dicom checks the rest from its header
+    elif data.startswith(PNG_SIGNATURE):
         result = Sniffed("png", MEDIA_TYPES["png"], _walk_png(data))
     elif data.startswith(b"\xff\xd8\xff"):
         result = Sniffed("jpeg", MEDIA_TYPES["jpeg"], _walk_jpeg(data))
@@ -108,8 +113,6 @@ _MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
 
 
 def _describe_unsupported(data: bytes) -> str:
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        return "the file is a DICOM object; DICOM is not supported yet, export the image as PNG or TIFF"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "the file is a WebP image; WebP is not supported, convert it to PNG"
     if data[4:8] == b"ftyp":
