@@ -21,6 +21,7 @@ if [ ! -x "$BASELINE/bin/python" ]; then
 fi
 
 $BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md" --baseline-python "$BASELINE/bin/python"
+$BIN/python bench/scan_quality_bench.py --corpus "$CORPUS" --out "$OUT/scan_quality.md"
 $BIN/python bench/overhead_bench.py --out "$OUT/overhead.md"
 $BIN/python bench/audit_bench.py --out "$OUT/audit.md"
 $BIN/python bench/audit_search_bench.py --out "$OUT/audit_search.md"
@@ -37,6 +38,7 @@ $BIN/python bench/egress_bench.py --out "$OUT/egress.md"
   echo "300,000 verified records/s. Each section below states its figures against these."
   echo
   cat "$OUT/engine.md"; echo
+  cat "$OUT/scan_quality.md"; echo
   cat "$OUT/overhead.md"; echo
   cat "$OUT/audit.md"; echo
   cat "$OUT/audit_search.md"; echo

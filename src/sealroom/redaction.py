@@ -23,6 +23,8 @@ from sealroom.analysis.models import AnalysisResult, BBox, PageImage
 from sealroom.errors import AnalysisError, SealroomError
 
 FACE = "FACE"
+AS_FOUND = frozenset({FACE, "PHOTO", "BARCODE"})
+"""Entity types found in the pixels rather than read as text: their boxes are painted unpadded."""
 INK = (0, 0, 0)
 # Padding around a text box, as a share of its height: OCR boxes hug the glyphs (or are estimated
 # from the line's width), so without it anti-aliased edges and descenders would survive, and a
@@ -88,7 +90,8 @@ def plan_regions(
     faces_by_page: Mapping[int, Sequence[BBox]],
 ) -> list[Region]:
     """The regions to paint: each entity with a box (and each personal-data field the entities do
-    not already cover), padded in proportion to its text height; each face box as given. Boxes are
+    not already cover), padded in proportion to its text height if it is text; each face, photo
+    and barcode box as given. Boxes are
     clamped to their page; findings on pages not in ``pages`` are ignored."""
     sizes = {page.index: page.image.size for page in pages}
     regions: list[Region] = []
@@ -104,7 +107,10 @@ def plan_regions(
 
     for entity in local_result.entities:
         if entity.bbox is not None and entity.page in sizes:
-            add(entity.page, entity.bbox, entity.type, pad=entity.type != FACE)
+            # Text is padded around its glyphs; a region found in the pixels (a face, the portrait
+            # photo, a barcode) already has its margin and is painted as found.
+            for box in entity.boxes or [entity.bbox]:  # a multi-row entity: each row, not the gaps
+                add(entity.page, box, entity.type, pad=entity.type not in AS_FOUND)
     for field in local_result.fields:
         if field.entity_type is None or field.bbox is None or field.page not in sizes:
             continue

@@ -51,9 +51,10 @@ def predict_corpus(corpus_dir: Path, out_dir: Path, engine: AnalysisEngine) -> l
         entities: list[dict[str, object]] = []
         if pages:
             result = engine.analyze(pages)
-            entities = [
-                {"type": e.type, "text": e.text, "page": e.page, "bbox": list(e.bbox) if e.bbox else None}
+            entities = [  # an entity over several rows is scored by its row boxes, not their union
+                {"type": e.type, "text": e.text, "page": e.page, "bbox": list(box) if box else None}
                 for e in result.entities
+                for box in (e.boxes if e.boxes else [e.bbox])
             ]
         out = out_dir / f"{doc_id}.json"
         out.write_text(json.dumps({"entities": entities}, indent=1), "utf-8")

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sealroom.analysis.models import AnalysisTask
+from sealroom.analysis.progress import reporting
 from sealroom.analysis.service import AnalysisService
 from sealroom.clock import Clock
 from sealroom.errors import (
@@ -51,9 +52,19 @@ class AnalysisJob:
     finished_at: datetime | None = None
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = field(default=None, repr=False)
+    pages_done: int = 0
+    pages_total: int | None = None
+    """Set by the engine's page progress (``sealroom.analysis.progress``); ``None`` until it reports."""
+
+    def advance(self, pages_done: int, pages_total: int) -> None:
+        """Record the engine's page progress (never backwards: extra reads do not rewind it)."""
+        if self.pages_total is None or pages_total >= self.pages_total:
+            self.pages_total = pages_total
+            self.pages_done = max(self.pages_done, pages_done)
 
     def view(self, now: datetime) -> dict[str, Any]:
-        """JSON-ready: status, timing, and the result or error once there is one."""
+        """JSON-ready: status, timing, page progress (``pages_total`` is ``None`` until the engine has
+        read a page; engines that do not report leave it so), and the result or error once there is one."""
         end = self.finished_at or now
         return {
             "id": self.id,
@@ -63,6 +74,7 @@ class AnalysisJob:
             "status": self.status,
             "started_at": self.started_at.isoformat(),
             "elapsed_seconds": round((end - self.started_at).total_seconds(), 1),
+            "progress": {"pages_done": self.pages_done, "pages_total": self.pages_total},
             "error": self.error,
             "result": self.result,
         }
@@ -154,7 +166,8 @@ class AnalysisJobs:
 
     def _finish(self, actor: ActiveSession, job: AnalysisJob, task: AnalysisTask) -> None:
         try:
-            result = self._analysis.analyze(actor, job.image_id, job.engine, task)
+            with reporting(job.advance):
+                result = self._analysis.analyze(actor, job.image_id, job.engine, task)
         except Exception as exc:  # reported to the client through the job, by kind only
             outcome: tuple[JobStatus, dict[str, Any] | None, dict[str, Any] | None] = (
                 "failed",

@@ -35,7 +35,8 @@ class Entity:
     """A piece of personal or health data found on a page.
 
     ``start``/``end`` are character offsets into the page's ``PageText.text`` (``None`` when the
-    entity is not in the text, e.g. a face); ``bbox`` is where it sits in the pixels.
+    entity is not in the text, e.g. a face); ``bbox`` is where it sits in the pixels. ``valid`` is
+    set when the finding carries its own check (an MRZ's check digits): whether it passed.
     """
 
     type: str
@@ -46,6 +47,10 @@ class Entity:
     start: int | None = None
     end: int | None = None
     source: str = ""
+    valid: bool | None = None
+    boxes: list[BBox] | None = None
+    """When the entity spans several rows (an address on two lines): one box per row; ``bbox`` is
+    their union. ``None`` when ``bbox`` alone is exact."""
 
 
 @dataclass
@@ -84,6 +89,9 @@ class PageText:
     height: int
     text: str
     regions: list[TextRegion] = field(default_factory=list)
+    rotation: int = 0
+    """Degrees counter-clockwise (0/90/180/270) the engine turned the page to read it upright; boxes
+    stay in the page's own pixels either way."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from PIL import Image
 
 from sealroom.analysis.models import AnalysisEngine, AnalysisResult, PageImage
+from sealroom.analysis.progress import reporting
 from sealroom.errors import AnalysisError
 
 TRY_OTHER_ORIENTATIONS_BELOW = 0.75
@@ -83,14 +84,20 @@ def orient_for_redaction(
     for position, page in enumerate(pages):
         own = _page_analysis(upright, page.index)
         score, count = legibility(texts.get(page.index, ""))
-        if count < MIN_TOKENS_TO_JUDGE or (
+        # An engine that turns pages itself to read them (the offline engine) says by how much; the
+        # page is then sent that way up, read once more there so the boxes fit the turned page.
+        known = next((text.rotation for text in upright.pages if text.index == page.index), 0)
+        if not known and (count < MIN_TOKENS_TO_JUDGE or (
             score >= TRY_OTHER_ORIENTATIONS_BELOW and upright_share(own) >= 0.5
-        ):
+        )):
             continue
         best: tuple[float, int, AnalysisResult | None, Image.Image | None] = (_score(own), 0, None, None)
-        for trial in (90, 180, 270):
+        if known:
+            best = (-1.0, 0, None, None)  # whatever the turned read scores, it is the one to send
+        for trial in (known,) if known else (90, 180, 270):
             image = page.image.rotate(trial, expand=True)
-            trial_analysis = engine.analyze([PageImage(page.index, image)])
+            with reporting(None):  # a trial read is not part of the document's page progress
+                trial_analysis = engine.analyze([PageImage(page.index, image)])
             trial_score = _score(trial_analysis)
             if trial_score > best[0]:
                 best = (trial_score, trial, trial_analysis, image)

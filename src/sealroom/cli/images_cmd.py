@@ -8,11 +8,19 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from sealroom.analysis.models import AnalysisTask
+from sealroom.analysis.progress import reporting
 from sealroom.analysis.tasks import MAX_SCHEMA_BYTES, build_task
 from sealroom.cli.common import (
     UserOption,
@@ -156,9 +164,23 @@ def analyze(
     opened.engines.get(engine)  # an unknown engine is refused before a sign-in spends a TOTP code
     with (
         signed_in(opened, user) as active,
-        err_console.status(f"Analysing with the {engine} engine ({chosen.kind})…"),
+        Progress(
+            SpinnerColumn(),
+            TextColumn(f"Analysing with the {escape(engine)} engine ({chosen.kind})"),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            console=err_console,
+            transient=True,
+        ) as bar,
     ):
-        result = opened.analysis.analyze(active, image_id, engine, chosen)
+        shown = bar.add_task("", total=None)
+
+        def pages_read(done: int, total: int) -> None:
+            if total > 1:  # a one-page image keeps the spinner only
+                bar.update(shown, completed=done, total=total, description=f"page {done} of {total}")
+
+        with reporting(pages_read):
+            result = opened.analysis.analyze(active, image_id, engine, chosen)
     if output_format == "json":
         typer.echo(json.dumps(result, indent=2))  # JSON escapes control characters
     elif output_format == "corpus":

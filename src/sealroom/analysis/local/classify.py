@@ -47,8 +47,19 @@ _ENTITY_HINTS = {
 }
 
 
-def classify(text: str, entity_types: Iterable[str] = ()) -> tuple[str, float]:
-    """``(document_type, confidence)``: one of clinical, financial, identity, legal, other."""
+IDENTITY_EVIDENCE_CONFIDENCE = 0.97
+
+
+def classify(
+    text: str, entity_types: Iterable[str] = (), *, identity_evidence: bool = False
+) -> tuple[str, float]:
+    """``(document_type, confidence)``: one of clinical, financial, identity, legal, other.
+
+    ``identity_evidence``: a parsed MRZ or an AAMVA barcode was found, which only identity documents
+    carry; the document is ``identity`` whatever its words say.
+    """
+    if identity_evidence:
+        return "identity", IDENTITY_EVIDENCE_CONFIDENCE
     low = text.lower()
     scores: Counter[str] = Counter()
     for kind, words in _KEYWORDS.items():

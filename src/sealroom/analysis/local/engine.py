@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sealroom.analysis.local import checks
+from PIL import Image
+
+from sealroom.analysis import progress as analysis_progress
+from sealroom.analysis.local import checks, identity
 from sealroom.analysis.local.classify import classify
 from sealroom.analysis.local.fields import find_field_hits, to_field
-from sealroom.analysis.local.layout import PageLayout, build_layout
-from sealroom.analysis.local.mapping import span_boxes
+from sealroom.analysis.local.layout import PageLayout, read_layout
+from sealroom.analysis.local.mapping import join_rows, place_span
 from sealroom.analysis.local.names import STOP_WORDS, first_names, is_name_word, trim_name
 from sealroom.analysis.local.ocr import OcrReader
 from sealroom.analysis.local.tasks import run_task
@@ -33,6 +36,7 @@ from sealroom.analysis.models import (
     PageText,
     TextRegion,
 )
+from sealroom.analysis.progress import ProgressCallback
 from sealroom.errors import AnalysisError
 
 
@@ -70,7 +74,8 @@ def build_analyzer() -> Any:
 
 def regions_of(layout: PageLayout) -> list[TextRegion]:
     """The page's detected text segments as regions of its text (for the layout view)."""
-    return [TextRegion(seg.start, seg.end, seg.bbox) for seg in layout.segments if seg.end > seg.start]
+    return [TextRegion(seg.start, seg.end, layout.to_page(seg.bbox)) for seg in layout.segments
+            if seg.end > seg.start]
 
 
 def resolve(cands: list[_Candidate]) -> list[_Candidate]:
@@ -119,15 +124,24 @@ class LocalEngine:
         task: AnalysisTask = AnalysisTask(),
         *,
         observer: CallObserver | None = None,
+        progress: ProgressCallback | None = None,
     ) -> AnalysisResult:
         """Read, detect and classify every page, then run ``task`` on what was found.
 
-        ``observer`` is not called: this engine sends nothing anywhere. Raises ``AnalysisError``.
+        ``observer`` is not called: this engine sends nothing anywhere. ``progress`` (default: the
+        listener of ``sealroom.analysis.progress.reporting``) is told ``(pages_done, pages_total)``
+        after each page is read. Raises ``AnalysisError``.
         """
         t0 = time.perf_counter()
+        report = progress or analysis_progress.current()
         try:
-            layouts = [build_layout(self._ocr.read(p.image), p.image.width, p.image.height) for p in pages]
-            return self.analyze_layouts([p.index for p in pages], layouts, t0, task=task)
+            layouts = []
+            for done, p in enumerate(pages, start=1):
+                layouts.append(read_layout(self._ocr, p.image))  # boxes map back via ``to_page``
+                if report is not None:
+                    report(done, len(pages))
+            return self.analyze_layouts([p.index for p in pages], layouts, t0, task=task,
+                                        images=[p.image for p in pages])
         except AnalysisError:
             raise
         except Exception as exc:
@@ -140,9 +154,11 @@ class LocalEngine:
                 for c in cands]
 
     def analyze_layouts(
-        self, indexes: list[int], layouts: list[PageLayout], t0: float, *, task: AnalysisTask | None = None
+        self, indexes: list[int], layouts: list[PageLayout], t0: float, *, task: AnalysisTask | None = None,
+        images: Sequence[Image.Image] | None = None,
     ) -> AnalysisResult:
-        """Detection, fields and classification over already-read pages, then ``task`` when given."""
+        """Detection, fields and classification over already-read pages, then ``task`` when given.
+        With the page ``images``, barcodes and faces are looked for too (``identity``)."""
         per_page: list[list[_Candidate]] = []
         fields: list[ExtractedField] = []
         for idx, layout in zip(indexes, layouts, strict=True):
@@ -152,15 +168,18 @@ class LocalEngine:
         self._propagate_names(layouts, per_page)
         entities: list[Entity] = []
         for idx, layout, cands in zip(indexes, layouts, per_page, strict=True):
-            for c in cands:
-                for piece in span_boxes(layout, c.start, c.end):
-                    entities.append(Entity(c.type, layout.text[piece.start:piece.end], idx, piece.bbox,
-                                           round(c.score, 3), piece.start, piece.end, c.source))
+            for c, end in join_rows(layout, cands):  # an address going on over the next row is one
+                placed = place_span(layout, c.start, end)  # one entity, however many boxes or rows
+                if placed is not None:
+                    entities.append(Entity(c.type, layout.text[placed.start:placed.end], idx, placed.bbox,
+                                           round(c.score, 3), placed.start, placed.end, c.source,
+                                           boxes=placed.boxes))
+        entities, fields, certain = identity.add_findings(indexes, layouts, images, entities, fields)
         text = "\f".join(layout.text for layout in layouts)
-        doc_type, conf = classify(text, [e.type for e in entities])
+        doc_type, conf = classify(text, [e.type for e in entities], identity_evidence=certain)
         result = AnalysisResult(
             engine=self.name, document_type=doc_type, document_type_confidence=conf,
-            pages=[PageText(i, lay.width, lay.height, lay.text, regions_of(lay))
+            pages=[PageText(i, *lay.page_size, lay.text, regions_of(lay), rotation=lay.quarter_turns)
                    for i, lay in zip(indexes, layouts, strict=True)],
             entities=entities, fields=fields,
         )

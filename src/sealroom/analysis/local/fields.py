@@ -177,6 +177,6 @@ def _loose_value(
 
 def to_field(layout: PageLayout, page: int, name: str, start: int, end: int,
              entity_type: str | None) -> ExtractedField:
-    boxes = [b.bbox for b in span_boxes(layout, start, end)]
+    boxes = [layout.to_page(b.bbox) for b in span_boxes(layout, start, end)]  # on the original page
     return ExtractedField(name=name, value=layout.text[start:end], page=page,
                           bbox=union(boxes) if boxes else None, entity_type=entity_type)

@@ -13,7 +13,10 @@ import re
 from dataclasses import dataclass, field
 from statistics import median
 
-from sealroom.analysis.local.ocr import OcrSegment, OcrWord
+from PIL import Image
+
+from sealroom.analysis.local.ocr import OcrReader, OcrSegment, OcrWord
+from sealroom.analysis.local.preprocess import PageTransform
 from sealroom.analysis.models import BBox
 
 COLUMN_BREAK = "  "
@@ -41,13 +44,33 @@ class Segment:
 
 @dataclass
 class PageLayout:
-    """The text of one page and where each of its words and segments is drawn."""
+    """The text of one page and where each of its words and segments is drawn.
+
+    Boxes, ``width`` and ``height`` are in the pixels of the image the OCR read, so geometry (rows,
+    columns, "below") holds on a page that was turned or deskewed; ``transform`` maps them back to
+    the original page (``to_page``), which is what results report.
+    """
 
     width: int
     height: int
     text: str = ""
     tokens: list[Token] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
+    transform: PageTransform | None = None
+
+    def to_page(self, bbox: BBox) -> BBox:
+        """``bbox`` in the original page's pixels."""
+        return bbox if self.transform is None else self.transform.to_original(bbox)
+
+    @property
+    def quarter_turns(self) -> int:
+        """Degrees counter-clockwise the page was turned before it was read (0/90/180/270)."""
+        return 0 if self.transform is None else self.transform.quarter_turns
+
+    @property
+    def page_size(self) -> tuple[int, int]:
+        """Width and height of the original page."""
+        return (self.width, self.height) if self.transform is None else self.transform.original_size
 
     def segment_text(self, seg: Segment) -> str:
         return self.text[seg.start : seg.end]
@@ -118,9 +141,17 @@ def _split_glued(words: list[OcrWord]) -> list[OcrWord]:
     return out
 
 
-def build_layout(segments: list[OcrSegment], width: int, height: int) -> PageLayout:
+def read_layout(reader: OcrReader, image: Image.Image) -> PageLayout:
+    """Prepare (``preprocess``), read and lay out one page; boxes map back through ``to_page``."""
+    segments, transform = reader.read_page(image)
+    return build_layout(segments, *transform.size, transform=transform)
+
+
+def build_layout(
+    segments: list[OcrSegment], width: int, height: int, *, transform: PageTransform | None = None
+) -> PageLayout:
     """Assemble the page text, tokens and segment spans from OCR segments."""
-    layout = PageLayout(width=width, height=height)
+    layout = PageLayout(width=width, height=height, transform=transform)
     parts: list[str] = []
     pos = 0
     for r, row in enumerate(group_rows(segments)):

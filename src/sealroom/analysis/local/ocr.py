@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from sealroom.analysis.local.preprocess import PageTransform, prepare
 from sealroom.analysis.models import BBox
+from sealroom.analysis.orientation import ILLEGIBLE_BELOW, MIN_TOKENS_TO_JUDGE, legibility
 
 _LOG_NAMES = ("RapidOCR", "rapidocr")
+UPSIDE_DOWN_SAMPLE = 16
+"""Lines shown to the 0°/180° classifier (the longest ones): a few ms on two cores."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,15 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
+def read_quality(segments: list[OcrSegment]) -> tuple[float, int, float]:
+    """``(legibility, letter runs, share of lines wider than tall)`` of one read of a page."""
+    score, count = legibility("\n".join(seg.text for seg in segments))
+    if not segments:
+        return score, count, 1.0
+    flat = sum((s.bbox[2] - s.bbox[0]) >= (s.bbox[3] - s.bbox[1]) for s in segments) / len(segments)
+    return score, count, flat
+
+
 def quiet_rapidocr_logs() -> None:
     """RapidOCR logs at INFO (and may log recognised text in warnings): keep it to errors."""
     for name in _LOG_NAMES:
@@ -119,9 +132,60 @@ class OcrReader:
         return self._engine
 
     def read(self, image: Image.Image) -> list[OcrSegment]:
-        """All text segments of ``image`` (RGB), in page pixels."""
+        """All text segments of ``image`` (RGB) as it is, in page pixels (no preparation)."""
+        return self.read_pixels(np.asarray(image.convert("RGB")))
+
+    def read_page(self, image: Image.Image) -> tuple[list[OcrSegment], PageTransform]:
+        """Text segments of a scanned page, read after preparation (``preprocess``), in the pixels of
+        the prepared image, and the transform that maps them back to the page.
+
+        The page is read as it is (after deskew, contrast and scale fixes when needed). It is read
+        again turned only when that read says so: by 90° and 270° when most lines stand up (taller
+        than wide), by 180° when RapidOCR's line classifier finds most of the longest lines upside
+        down or the text reads as fragments (``orientation.legibility``). The most legible read wins.
+        A clean page costs one read and one classifier call (a few ms); a turned page two or three reads.
+        """
+        rgb = np.asarray(image.convert("RGB"))
+        pixels, transform = prepare(rgb)
+        segments = self.read_pixels(pixels)
+        score, count, flat = read_quality(segments)
+        if count < MIN_TOKENS_TO_JUDGE:
+            return segments, transform
+        if flat >= 0.5:
+            # Lines lie flat: upright or upside down. The line classifier settles it in a few ms; a
+            # page that still reads as fragments is tried upside down as well.
+            if score >= ILLEGIBLE_BELOW and self.upside_down_share(pixels, segments) <= 0.5:
+                return segments, transform
+            turns: tuple[int, ...] = (180,)
+        else:
+            turns = (90, 270)
+        best = (score + 0.1 * flat, segments, transform)
+        for turn in turns:
+            turned, trial = prepare(rgb, turn)
+            trial_segments = self.read_pixels(turned)
+            trial_score, _, trial_flat = read_quality(trial_segments)
+            if trial_score + 0.1 * trial_flat > best[0]:
+                best = (trial_score + 0.1 * trial_flat, trial_segments, trial)
+        return best[1], best[2]
+
+    def upside_down_share(self, pixels: np.ndarray[Any, Any], segments: list[OcrSegment]) -> float:
+        """Share of the page's longest lines that RapidOCR's line classifier reads as turned 180°."""
+        crops = []
+        for seg in sorted(segments, key=lambda s: s.bbox[0] - s.bbox[2])[:UPSIDE_DOWN_SAMPLE]:
+            x0, y0, x1, y1 = seg.bbox
+            crop = pixels[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+            if crop.size and crop.shape[1] >= 2 * crop.shape[0]:
+                crops.append(np.ascontiguousarray(crop))
+        if not crops:
+            return 0.0
+        classifier = self._get_engine()._load_cls_model()
+        with self._run_lock:
+            labels = classifier(crops).cls_res or []
+        return sum(1 for label, conf in labels if "180" in str(label) and conf >= 0.9) / len(crops)
+
+    def read_pixels(self, arr: np.ndarray[Any, Any]) -> list[OcrSegment]:
+        """All text segments of an RGB array, in its pixels."""
         engine = self._get_engine()
-        arr = np.asarray(image.convert("RGB"))
         with self._run_lock:  # RapidOCR keeps per-call settings on the instance; ONNX uses all cores anyway
             result = engine(arr)
         txts = getattr(result, "txts", None)
