@@ -26,6 +26,7 @@ from datetime import date
 
 from PIL import Image
 
+from sealroom.analysis.model.replies import clean_text
 from sealroom.analysis.models import BBox
 
 MAX_PAYLOAD = 4096
@@ -176,7 +177,8 @@ def _elements(body: bytes) -> dict[str, str]:
         match = _ELEMENT.fullmatch(piece.strip())
         if match is None:
             continue
-        value = " ".join(match.group(2).split())[:MAX_VALUE]
+        # A barcode is data from outside: no control characters or invisible marks reach any output.
+        value = " ".join(clean_text(match.group(2)).split())[:MAX_VALUE]
         if value.upper() not in _EMPTY and match.group(1) not in elements:
             elements[match.group(1)] = value
     return elements

@@ -278,18 +278,24 @@ def _k_runs(chars: list[tuple[str, int]]) -> list[tuple[str, int]]:
     return out
 
 
+def _upper_one(c: str) -> str:
+    upper = c.upper()
+    return upper if len(upper) == 1 else "?"  # not an MRZ character either way: counted as stray
+
+
 def _normalise(raw: str, start: int) -> list[tuple[str, int]] | None:
     """The raw line's characters (upper case, no spaces, fillers mapped) with their source offsets;
     ``None`` when it does not look like an MRZ line."""
     chars: list[tuple[str, int]] = []
-    kept = [(c.upper(), start + i) for i, c in enumerate(raw) if not c.isspace()]
+    # One character in, one out: "ß".upper() is "SS", which would shift every offset after it.
+    kept = [(_upper_one(c), start + i) for i, c in enumerate(raw) if not c.isspace()]
     for i, (c, offset) in enumerate(kept):
         # A lone "«" between letters is the surname/given-names separator "<<" read as one glyph;
         # after the document type letter, or beside other fillers, it is one filler.
         between = 0 < i < len(kept) - 1 and kept[i - 1][0].isalpha() and kept[i + 1][0].isalpha()
         double = c == "«" and between and i != 1
         chars += [(c.translate(_FILLER_LOOKALIKES), offset)] * (2 if double else 1)
-    stray = [i for i, (c, _) in enumerate(chars) if not ("A" <= c <= "Z" or c.isdigit() or c == FILLER)]
+    stray = [i for i, (c, _) in enumerate(chars) if not ("A" <= c <= "Z" or "0" <= c <= "9" or c == FILLER)]
     if len(stray) > 2 or len(chars) < LENGTHS["TD1"] - MAX_LENGTH_FIX:
         return None
     for i in stray:
