@@ -165,7 +165,11 @@ def test_an_approved_dcm_export_is_the_de_identified_derivative(
     seen = _ocr(data)
     for value in BURNED:
         assert value not in seen, value
-    assert "SEALROOM EXPORT" in seen and request_id[:8].upper() in seen.replace(" ", "")
+    assert "SEALROOM EXPORT" in seen
+    # The request id is random hex: allow the OCR two misread characters (F read as T, 0 as O).
+    read, wanted = seen.replace(" ", "").upper(), request_id[:8].upper()
+    windows = (read[i : i + 8] for i in range(len(read) - 7))
+    assert any(sum(a == b for a, b in zip(window, wanted, strict=True)) >= 6 for window in windows), seen
 
 
 def test_a_dcm_export_of_a_non_dicom_image_is_refused_clearly(env: Env, api: TestClient) -> None:

@@ -11,10 +11,10 @@ data set and to every item of every sequence:
   throughout the derivative; a new mapping is made for every derivative, so two derivatives of the
   same study cannot be linked by their UIDs;
 * every private element is removed, and so are overlays (groups 60xx, burned-in annotation is
-  often stored there) and curves (50xx);
-* attributes the table does not list fall back to rules by VR, stricter than the profile: person
-  names (``PN``) and dates and times (``DA``, ``DT``, ``TM``) are emptied, free text (``LT``, ``ST``,
-  ``UT``) removed, and any UID that is not a registered DICOM UID replaced;
+  often stored there), curves (50xx) and every element of VR ``UN`` (its content cannot be cleaned);
+* attributes the table does not list are handled by an allow-list, stricter than the profile: a UID
+  that is not a registered DICOM UID is replaced, the technical attributes needed to show the image
+  (``_KEEP``) are kept, and everything else is removed;
 * the file meta group is rebuilt (no source application entity), and Patient Identity Removed
   ``YES``, De-identification Method and its Code Sequence (113100 Basic Application
   Confidentiality Profile, 113101 Clean Pixel Data Option) are added.
@@ -22,8 +22,10 @@ data set and to every item of every sequence:
 Pixels (Clean Pixel Data Option). Every box where the offline OCR found text on a frame — all text,
 not only the values recognised as personal data, because burned-in annotations are where names, IDs
 and dates sit — is filled in the original pixel data, at full bit depth, on every frame, with the
-frame's darkest value. Burned-In Annotation is then ``NO``: text the OCR did not read is not masked
-(see docs/dicom.md). The derivative is written uncompressed (Explicit VR Little Endian).
+frame's darkest value, whatever the size of a read that is a real word; only a single-character,
+very-low-confidence or unknown read covering most of the frame (anatomy read as a letter) is left,
+and then Burned-In Annotation is ``YES``, else ``NO``: text the OCR did not read is not masked (see
+docs/dicom.md). The derivative is written uncompressed (Explicit VR Little Endian).
 """
 
 from __future__ import annotations
@@ -51,17 +53,71 @@ from sealroom.vault.dicom import decode_dicom, decode_frames, inspect_dicom
 DEID_METHOD: Final = "PS3.15 Basic Profile; Clean Pixel Data (Sealroom)"
 PAD: Final = 0.3
 """Padding around a text box, as a share of its height (anti-aliased edges, descenders)."""
-MAX_TEXT_HEIGHT: Final = 1 / 3
-"""A "text" box taller than this share of the frame is the OCR reading anatomy as a letter (a round
-body outline read as ``O``); it is not masked, or the whole image would be, and it is counted."""
+MAX_UNREAD_AREA: Final = 1 / 2
+"""A box covering more than this share of the frame, read as a single character, at very low
+confidence or with no text known, is the OCR reading anatomy as a letter (a round body outline read
+as ``O``); it is not masked (the whole image would be), it is counted, and Burned In Annotation
+says ``YES``. A real word (two letters or digits or more, at a reasonable confidence) is masked
+whatever its size."""
+MIN_WORD_CONFIDENCE: Final = 0.3
+"""Below this OCR confidence a read covering most of the frame is not trusted to be text."""
+
+
+@dataclass(frozen=True)
+class TextBox:
+    """A box where the OCR read text, with what it read and how sure it was (when known)."""
+
+    bbox: BBox
+    text: str | None = None
+    confidence: float | None = None
+
+    def is_word(self) -> bool:
+        """Whether the read is a real word: two letters or digits or more, at a reasonable confidence."""
+        if self.text is None:
+            return False
+        if sum(ch.isalnum() for ch in self.text) < 2:
+            return False
+        return self.confidence is None or self.confidence >= MIN_WORD_CONFIDENCE
+
+
 _DUMMY: Final[dict[str, Any]] = {
     "PN": "ANONYMIZED", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
     "ST": "ANONYMIZED", "UT": "ANONYMIZED", "UC": "ANONYMIZED", "CS": "ANONYMIZED",
     "AE": "ANONYMIZED", "DA": "19000101", "TM": "000000", "DT": "19000101000000", "AS": "000Y",
     "IS": "0", "DS": "0",
 }  # fmt: skip
-_FREE_TEXT: Final = frozenset({"LT", "ST", "UT"})
-_TEMPORAL: Final = frozenset({"DA", "DT", "TM"})
+_KEEP: Final = frozenset(
+    {
+        # Pixel data and the Image Pixel module: what the frames are and how to read them.
+        "PixelData", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+        "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration", "NumberOfFrames",
+        "PixelAspectRatio", "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingValue",
+        "PixelPaddingRangeLimit", "FrameIncrementPointer", "FrameTime", "FrameTimeVector",
+        "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+        "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
+        "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+        # Geometry and display: spacing, Modality LUT, VOI LUT, presentation.
+        "PixelSpacing", "ImagerPixelSpacing", "SliceThickness", "SpacingBetweenSlices",
+        "ImageOrientationPatient", "ImagePositionPatient", "PatientOrientation", "PatientPosition",
+        "ViewPosition", "Laterality", "ImageLaterality", "RescaleSlope", "RescaleIntercept",
+        "RescaleType", "ModalityLUTSequence", "ModalityLUTType", "LUTDescriptor", "LUTData",
+        "WindowCenter", "WindowWidth", "VOILUTFunction", "VOILUTSequence", "PresentationLUTShape",
+        "LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod",
+        # What the object is (registered UIDs; others are replaced below).
+        "Modality", "SOPClassUID", "ImageType", "SpecificCharacterSet", "InstanceNumber",
+        "SeriesNumber", "AcquisitionNumber",
+        # Multi-frame functional groups: the per-frame window, spacing, rescale.
+        "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "FrameVOILUTSequence",
+        "PixelMeasuresSequence", "PixelValueTransformationSequence", "PlanePositionSequence",
+        "PlaneOrientationSequence",
+        # Codes inside kept sequences, and what the derivative says about itself.
+        "CodeValue", "CodingSchemeDesignator", "CodingSchemeVersion", "CodeMeaning",
+        "PatientIdentityRemoved", "BurnedInAnnotation",
+    }
+)  # fmt: skip
+"""The attributes the table does not list that are kept: technical ones needed to show the image.
+Every other unlisted attribute is removed (an allow-list: a newer or unknown public attribute may
+carry patient data the table does not know about yet)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +175,9 @@ class _Deidentifier:
         for elem in list(ds):
             tag = int(elem.tag)
             group = elem.tag.group
-            if elem.tag.is_private or (group & 0xFF00) in (0x5000, 0x6000):
+            # Private elements, overlays, curves and values of unknown VR (UN: their content cannot be
+            # cleaned) are removed whatever the table says.
+            if elem.tag.is_private or (group & 0xFF00) in (0x5000, 0x6000) or elem.VR == "UN":
                 del ds[elem.tag]
                 continue
             action = self.table.get(tag)
@@ -127,14 +185,14 @@ class _Deidentifier:
             self._act(ds, elem, code)
 
     def _fallback(self, elem: DataElement) -> str:
-        if elem.VR == "PN" or elem.VR in _TEMPORAL:
-            return "Z"
-        if elem.VR in _FREE_TEXT:
-            return "X"
-        if elem.VR == "UI" and elem.value:
+        """An attribute the table does not list: UIDs replaced unless registered, the technical
+        attributes of ``_KEEP`` kept, everything else removed."""
+        if elem.VR == "UI":
+            if not elem.value:
+                return "X"
             values = list(elem.value) if elem.VM > 1 else [elem.value]
             return "U" if any(not _registered(str(v)) for v in values) else "K"
-        return "K"
+        return "K" if elem.keyword in _KEEP else "X"
 
     def _act(self, ds: Dataset, elem: DataElement, code: str) -> None:
         if code == "X":
@@ -162,18 +220,30 @@ def _padded(box: BBox, width: int, height: int) -> tuple[int, int, int, int]:
     return max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad)
 
 
-def text_boxes(analysis: AnalysisResult) -> dict[int, list[BBox]]:
-    """Every box where the offline analysis saw text on each page: its text regions and entities."""
-    boxes: dict[int, list[BBox]] = {}
+def text_boxes(analysis: AnalysisResult) -> dict[int, list[TextBox]]:
+    """Every box where the offline analysis saw text on each page (its text regions, entities and
+    fields), with the text read there."""
+    boxes: dict[int, list[TextBox]] = {}
     for page in analysis.pages:
-        boxes.setdefault(page.index, []).extend(region.bbox for region in page.regions)
+        boxes.setdefault(page.index, []).extend(
+            TextBox(region.bbox, page.text[region.start : region.end]) for region in page.regions
+        )
     for entity in analysis.entities:
         if entity.bbox is not None:
-            boxes.setdefault(entity.page, []).append(entity.bbox)
+            # Only an entity read in the text is a read; others (a face) are boxes of unknown text.
+            text = entity.text if entity.start is not None else None
+            boxes.setdefault(entity.page, []).append(TextBox(entity.bbox, text))
     for field in analysis.fields:
         if field.bbox is not None:
-            boxes.setdefault(field.page, []).append(field.bbox)
+            boxes.setdefault(field.page, []).append(TextBox(field.bbox, field.value))
     return boxes
+
+
+def _skipped(box: TextBox, width: int, height: int) -> bool:
+    """Whether a box is not masked: it covers most of the frame and is not a real word."""
+    x0, y0, x1, y1 = box.bbox
+    area = max(0, min(x1, width) - max(x0, 0)) * max(0, min(y1, height) - max(y0, 0))
+    return area > width * height * MAX_UNREAD_AREA and not box.is_word()
 
 
 def _watermark_band(
@@ -207,15 +277,16 @@ def _watermark_band(
 
 def deidentify(
     data: bytes,
-    boxes: Mapping[int, Sequence[BBox]],
+    boxes: Mapping[int, Sequence[BBox | TextBox]],
     limits: LimitSettings,
     *,
     watermark: str | None = None,
 ) -> Derivative:
     """The de-identified derivative of a DICOM file, as bytes (Explicit VR Little Endian).
 
-    ``boxes`` are the text boxes per frame (page index) to fill; ``watermark``, when given, is burned
-    into a band added below every frame. Raises ``BadImageError`` if the file cannot be decoded.
+    ``boxes`` are the text boxes per frame (page index) to fill (a bare box is a read of unknown text);
+    ``watermark``, when given, is burned into a band added below every frame. Raises
+    ``BadImageError`` if the file cannot be decoded.
     """
     header, ds = inspect_dicom(data, limits)
     frames = np.stack(list(decode_frames(ds, header)))
@@ -225,11 +296,12 @@ def deidentify(
     for index in range(header.frames):
         frame = frames[index]
         fill = (frame.max() if inverted else frame.min()) if not rgb else 0
-        for box in boxes.get(index, ()):
-            if box[3] - box[1] > header.rows * MAX_TEXT_HEIGHT:
+        for given in boxes.get(index, ()):
+            box = given if isinstance(given, TextBox) else TextBox(given)
+            if _skipped(box, header.columns, header.rows):
                 skipped += 1
                 continue
-            x0, y0, x1, y1 = _padded(box, header.columns, header.rows)
+            x0, y0, x1, y1 = _padded(box.bbox, header.columns, header.rows)
             if x1 > x0 and y1 > y0:
                 frame[y0:y1, x0:x1] = fill
                 masked += 1
@@ -251,7 +323,8 @@ def deidentify(
             _code("113101", "Clean Pixel Data Option"),
         ]
     )
-    ds.BurnedInAnnotation = "NO"
+    # Text may be left where a read was not masked: the derivative must not claim otherwise.
+    ds.BurnedInAnnotation = "YES" if skipped else "NO"
     if "SOPInstanceUID" not in ds or not ds.SOPInstanceUID:
         ds.SOPInstanceUID = generate_uid()
     meta = FileMetaDataset()

@@ -25,12 +25,15 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
 from sealroom.analysis.models import AnalysisResult, Entity
+from sealroom.config import LimitSettings
 from sealroom.vault.dicom import MEDIA_TYPE, read_dataset
 
 SOURCE_PREFIX: Final = "DICOM header"
 PRIVATE: Final = "DICOM_PRIVATE"
 MIN_BURNED_LENGTH: Final = 4
 """Shorter header values (a sex code, an age) are not searched for in the pixels' text."""
+MIN_NAME_PART: Final = 3
+"""A family or given name on its own is searched for when it has at least this many letters."""
 
 # Entity type names follow those of the offline recognisers (PERSON, MRN, DATE_OF_BIRTH, DATE,
 # ADDRESS, PHONE, ID_NUMBER); the DICOM-only ones are named so ``masking._kind`` picks the right
@@ -42,6 +45,8 @@ _BY_KEYWORD: Final[dict[str, str]] = {
     "IssuerOfPatientID": "INSTITUTION",
     "PatientBirthDate": "DATE_OF_BIRTH",
     "PatientBirthTime": "DATE_OF_BIRTH",
+    "PatientBirthDateInAlternativeCalendar": "DATE_OF_BIRTH",
+    "PatientDeathDateInAlternativeCalendar": "DATE",
     "AccessionNumber": "ACCESSION_NUMBER",
     "StudyID": "ID_NUMBER",
     "AdmissionID": "ID_NUMBER",
@@ -121,18 +126,51 @@ def header_entities(ds: Dataset) -> list[Entity]:
     return found
 
 
+def _name_variants(value: str) -> set[str]:
+    """How a Person Name (PS3.5 6.2: ``=``-separated alphabetic / ideographic / phonetic groups, each
+    ``family^given^middle^prefix^suffix``) may be written: family and given names in both orders,
+    with and without middle names, with and without prefix and suffix, and each family or given name
+    part alone when it has at least ``MIN_NAME_PART`` letters."""
+    out: set[str] = set()
+    for group in value.split("="):
+        family, given, middle, prefix, suffix = ([c.strip() for c in group.split("^")] + [""] * 5)[:5]
+        parts = [p for p in (family, given, middle, prefix, suffix) if p]
+        if not parts:
+            continue
+        out |= {group.strip(), " ".join(parts)}
+        if family and given:
+            firsts = {given, f"{given} {middle}".strip()}
+            for first in firsts:
+                out |= {f"{family} {first}", f"{first} {family}", f"{family}, {first}"}
+                if prefix:
+                    out.add(f"{prefix} {first} {family}")
+                if suffix:
+                    out |= {f"{first} {family} {suffix}", f"{first} {family}, {suffix}"}
+        for name in (family, given):
+            for part in {name, *name.replace("-", " ").split()}:
+                if sum(ch.isalpha() for ch in part) >= MIN_NAME_PART:
+                    out.add(part)
+    return out
+
+
 def _variants(entity: Entity) -> set[str]:
     """How a header value may be written when burned into the pixels."""
     value = entity.text
+    if entity.type == "PERSON":
+        return {v for v in _name_variants(value) if sum(ch.isalnum() for ch in v) >= MIN_NAME_PART}
     out = {value}
-    if entity.type == "PERSON" and "^" in value:
-        parts = [part.strip() for part in value.split("^") if part.strip()]
-        out |= {" ".join(parts), ", ".join(parts[:2]), " ".join(reversed(parts[:2]))}
     digits = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", value)
     if digits and entity.type in ("DATE", "DATE_OF_BIRTH"):
         y, m, d = digits.groups()
         out |= {f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}.{m}.{y}", f"{y}/{m}/{d}"}
     return {variant for variant in out if len(variant) >= MIN_BURNED_LENGTH}
+
+
+def _pattern(variant: str) -> re.Pattern[str]:
+    """``variant`` as a case-insensitive whole-word pattern, tolerant of extra spaces and commas
+    between its words."""
+    words = [re.escape(word) for word in re.split(r"[\s,]+", variant.strip()) if word]
+    return re.compile(r"(?<!\w)" + r"[\s,]+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
 def burned_in(result: AnalysisResult, header: list[Entity]) -> list[Entity]:
@@ -145,7 +183,7 @@ def burned_in(result: AnalysisResult, header: list[Entity]) -> list[Entity]:
             continue
         keyword = entity.source.rsplit(" ", 1)[-1]
         for variant in sorted(_variants(entity), key=len, reverse=True):
-            pattern = re.compile(r"(?<!\w)" + re.escape(variant) + r"(?!\w)", re.IGNORECASE)
+            pattern = _pattern(variant)
             for page in result.pages:
                 for match in pattern.finditer(page.text):
                     start, end = match.span()
@@ -173,11 +211,16 @@ def is_dicom(media_type: str) -> bool:
     return media_type == MEDIA_TYPE
 
 
-def with_header_phi(result: AnalysisResult, media_type: str, plaintext: bytes | bytearray) -> AnalysisResult:
+def with_header_phi(
+    result: AnalysisResult,
+    media_type: str,
+    plaintext: bytes | bytearray,
+    limits: LimitSettings | None = None,
+) -> AnalysisResult:
     """``result`` as delivered for an image: for DICOM a copy with the header's PHI entities added
     and their burned-in occurrences (the cached result, which redaction and exports reuse, is not
     changed); otherwise ``result``."""
     if not is_dicom(media_type):
         return result
-    entities = header_entities(read_dataset(bytes(plaintext), pixels=False))
+    entities = header_entities(read_dataset(bytes(plaintext), pixels=False, limits=limits))
     return replace(result, entities=[*result.entities, *burned_in(result, entities), *entities])

@@ -117,7 +117,7 @@ class AnalysisService:
             self._vault.check_session_live(actor)
             unmasked = self._gate.may_see_unmasked(db, actor, image)
             # DICOM: the header's PHI is reported too (and masked like the rest).
-            reported = with_header_phi(result, image.media_type, opened.plaintext)
+            reported = with_header_phi(result, image.media_type, opened.plaintext, self._gate.settings.limits)
             delivered = mask_result(reported, unmasked=unmasked)
             delivered["image_id"] = image.id
             payload = json.dumps(delivered, sort_keys=True, separators=(",", ":")).encode()

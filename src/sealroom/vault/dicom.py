@@ -6,12 +6,17 @@ vault's usual one:
 
 1. the preamble must be empty (zeros): whatever sits there makes the file readable as another type
    (a TIFF, a Windows executable: CVE-2019-11687), so a non-empty preamble is refused as a polyglot;
-2. the header is parsed without the pixel data; the transfer syntax must be one an installed decoder
+2. a Deflated data set is inflated with a bound (the room of ``max_file_bytes`` plus the pixel bytes
+   its header declares; more is refused as a bomb), never by pydicom, and parsed as Explicit VR
+   Little Endian;
+3. the header is parsed without the pixel data; the transfer syntax must be one an installed decoder
    handles, and ``Rows`` x ``Columns`` x ``NumberOfFrames`` (x samples) is checked against
    ``max_pixels_per_page``, ``max_pages`` and ``max_total_pixels`` before a pixel is touched;
-3. the pixel data is checked against the header (native data long enough; an encapsulated frame's
-   own JPEG / JPEG 2000 header names the same size; an RLE frame no bigger than its raw size);
-4. each frame is decoded, the Modality LUT and then the VOI LUT (window centre and width when the
+4. the pixel data is checked against the header (the element holds the length it declares; native
+   data long enough and not far longer; an encapsulated frame's own JPEG SOF or JPEG 2000 SIZ, found
+   by walking the markers or the JP2 boxes, names the same size, and a frame whose size cannot be read
+   is refused; an RLE frame no bigger than its raw size);
+5. each frame is decoded, the Modality LUT and then the VOI LUT (window centre and width when the
    file has them, else a robust 0.5-99.5 percentile window) map it to 8 bits, ``MONOCHROME1`` is
    inverted and colour frames come out RGB. Each frame is one page.
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -31,13 +37,16 @@ from typing import Any, Final
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import _read_file_meta_info, read_preamble
+from pydicom.filewriter import write_file_meta_info
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.processing import apply_modality_lut
 from pydicom.pixels.utils import pixel_array
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from sealroom.config import LimitSettings
 from sealroom.errors import BadImageError, TooLargeError
@@ -54,6 +63,24 @@ _PERCENTILES: Final = (0.5, 99.5)
 # Start-of-frame markers (SOF0-15 without DHT, JPG and DAC, plus JPEG-LS SOF55) carry the frame size.
 _SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
 _RLE_SLACK: Final = 1.02  # RLE of incompressible data grows by 1/128 plus the 64-byte header
+# Native pixel data may carry a little more than the header declares (padding, a stray trailing
+# frame); far more is refused (it is what a Deflated bomb inflates to).
+_NATIVE_SLACK: Final = 2
+_NATIVE_EXTRA: Final = 1 << 20
+_PIXEL_DATA: Final = 0x7FE00010
+_UNDEFINED_LENGTH: Final = 0xFFFFFFFF
+_JPEG_FAMILY: Final = frozenset(
+    {
+        pydicom.uid.JPEGBaseline8Bit, pydicom.uid.JPEGExtended12Bit, pydicom.uid.JPEGLossless,
+        pydicom.uid.JPEGLosslessSV1, pydicom.uid.JPEGLSLossless, pydicom.uid.JPEGLSNearLossless,
+    }
+)  # fmt: skip
+_J2K_FAMILY: Final = frozenset(
+    {
+        pydicom.uid.JPEG2000Lossless, pydicom.uid.JPEG2000, pydicom.uid.JPEG2000MCLossless,
+        pydicom.uid.JPEG2000MC, pydicom.uid.HTJ2KLossless, pydicom.uid.HTJ2KLosslessRPCL, pydicom.uid.HTJ2K,
+    }
+)  # fmt: skip
 
 
 def is_dicom(data: bytes) -> bool:
@@ -88,15 +115,95 @@ class DicomHeader:
         """Bytes of one uncompressed frame."""
         return self.rows * self.columns * self.samples * max(1, self.bits_allocated // 8)
 
+    @property
+    def pixel_bytes(self) -> int:
+        """Bytes of all the native (uncompressed) pixel data the header declares."""
+        bits = self.rows * self.columns * self.samples * self.bits_allocated * self.frames
+        return (bits + 7) // 8
 
-def read_dataset(data: bytes, *, pixels: bool) -> Dataset:
-    """Parse a DICOM file from memory (without its pixel data unless ``pixels``)."""
+
+def read_dataset(data: bytes, *, pixels: bool, limits: LimitSettings | None = None) -> Dataset:
+    """Parse a DICOM file from memory (without its pixel data unless ``pixels``).
+
+    A Deflated Explicit VR Little Endian data set is inflated here with a bound (``_inflate``), never
+    by pydicom (which inflates the whole stream, however large), and parsed as Explicit VR Little
+    Endian: the returned data set's transfer syntax is Explicit VR Little Endian.
+    """
+    limits = limits if limits is not None else LimitSettings()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom warns about odd values; the checks below decide
-            return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=not pixels)
+        meta, offset = _file_meta(data)
+        if meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+            # Inflated with a bound, then parsed as Explicit VR Little Endian (pydicom inflates nothing).
+            data = data[: PREAMBLE + 4] + _explicit_meta(meta) + _inflate(data[offset:], meta, limits)
+        return _parse(data, pixels=pixels)
     except _PARSE_ERRORS as exc:
         raise BadImageError(f"{CORRUPT} ({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+
+def _parse(data: bytes, *, pixels: bool) -> Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about odd values; the checks decide
+        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=not pixels)
+
+
+def _file_meta(data: bytes) -> tuple[FileMetaDataset, int]:
+    """The file meta group, and the offset of the data set after it."""
+    fp = io.BytesIO(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read_preamble(fp, False)
+        meta = _read_file_meta_info(fp)
+    return meta, fp.tell()
+
+
+def _explicit_meta(meta: FileMetaDataset) -> bytes:
+    """``meta`` written with Explicit VR Little Endian as its transfer syntax."""
+    meta = FileMetaDataset(meta)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    out = DicomBytesIO()
+    out.is_little_endian, out.is_implicit_VR = True, False
+    write_file_meta_info(out, meta, enforce_standard=False)
+    return out.getvalue()
+
+
+def _inflate(stream: bytes, meta: FileMetaDataset, limits: LimitSettings) -> bytes:
+    """Inflate a Deflated Explicit VR Little Endian data set, refusing a decompression bomb.
+
+    At most ``max_file_bytes`` are inflated first (room for any real header); if the stream goes on,
+    the header in that prefix is parsed and checked against the limits, and the whole data set may
+    then inflate to no more than that room plus the pixel data the header declares.
+    """
+    room = limits.max_file_bytes
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        head = inflater.decompress(stream, room + 1)
+    except zlib.error as exc:
+        raise BadImageError(f"{CORRUPT} (its deflated data set cannot be inflated: {exc})") from exc
+    if len(head) <= room:
+        return head  # the whole stream fits in the room: bounded by the configured file size
+    too_large = TooLargeError(
+        f"the Deflated DICOM's header inflates to more than {room:,} bytes (limits.max_file_bytes); "
+        "refused as a possible decompression bomb"
+    )
+    if struct.pack("<HH", 0x7FE0, 0x0010) not in head:  # the header does not end within the room
+        raise too_large
+    try:
+        ds = _parse(bytes(PREAMBLE) + b"DICM" + _explicit_meta(meta) + head, pixels=False)
+    except _PARSE_ERRORS as exc:
+        raise too_large from exc
+    header = check_header(ds, limits, pixel_data=False)
+    cap = room + header.pixel_bytes
+    try:
+        rest = inflater.decompress(inflater.unconsumed_tail, cap + 1 - len(head))
+    except zlib.error as exc:
+        raise BadImageError(f"{CORRUPT} (its deflated data set cannot be inflated: {exc})") from exc
+    if len(head) + len(rest) > cap:
+        raise TooLargeError(
+            f"the Deflated DICOM inflates to more than {cap:,} bytes, far beyond the "
+            f"{header.pixel_bytes:,} bytes of pixels its header declares ({header.columns}x{header.rows}, "
+            f"{header.frames} frames); refused as a possible decompression bomb"
+        )
+    return head + rest
 
 
 def supported_syntaxes() -> list[str]:
@@ -113,11 +220,12 @@ def supported_syntaxes() -> list[str]:
     return names
 
 
-def check_header(ds: Dataset, limits: LimitSettings) -> DicomHeader:
+def check_header(ds: Dataset, limits: LimitSettings, *, pixel_data: bool = True) -> DicomHeader:
     """Check the transfer syntax and every pixel limit from the header alone.
 
     Raises ``BadImageError`` (no pixel data, missing or invalid attributes, a transfer syntax with no
-    installed decoder) or ``TooLargeError`` (pages, pixels per page, pixels per file).
+    installed decoder) or ``TooLargeError`` (pages, pixels per page, pixels per file). With
+    ``pixel_data`` false, ``ds`` was read without its pixel data, which is not looked for.
     """
     meta = getattr(ds, "file_meta", None)
     syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
@@ -138,9 +246,11 @@ def check_header(ds: Dataset, limits: LimitSettings) -> DicomHeader:
             f"installation cannot decode; supported: {', '.join(supported_syntaxes())}. Convert it "
             "(e.g. to Explicit VR Little Endian) and ingest it again"
         )
-    if "PixelData" not in ds and not any(k in ds for k in ("FloatPixelData", "DoubleFloatPixelData")):
+    if not pixel_data:
+        pass
+    elif "PixelData" not in ds and not any(k in ds for k in ("FloatPixelData", "DoubleFloatPixelData")):
         raise BadImageError("the DICOM file holds no image (no Pixel Data element); nothing to ingest")
-    if "PixelData" not in ds:
+    elif "PixelData" not in ds:
         raise BadImageError("the DICOM file holds float pixel data, which Sealroom does not ingest")
     try:
         rows, columns = int(ds.Rows), int(ds.Columns)
@@ -176,14 +286,31 @@ def check_header(ds: Dataset, limits: LimitSettings) -> DicomHeader:
 
 def check_pixel_data(ds: Dataset, header: DicomHeader) -> None:
     """Refuse pixel data that does not match the header, before the decoder sees it."""
+    raw = ds.get_item(_PIXEL_DATA)
+    declared = getattr(raw, "length", None)
+    present = getattr(raw, "value", None)
+    if (
+        isinstance(declared, int)
+        and declared != _UNDEFINED_LENGTH
+        and isinstance(present, bytes | bytearray)
+        and declared > len(present)
+    ):
+        raise BadImageError(
+            f"{CORRUPT} (its Pixel Data element declares {declared:,} bytes but holds {len(present):,})"
+        )
     data = ds.PixelData
     if not header.transfer_syntax.is_encapsulated:
-        bits = header.rows * header.columns * header.samples * header.bits_allocated * header.frames
-        expected = (bits + 7) // 8
+        expected = header.pixel_bytes
         if len(data) < expected:
             raise BadImageError(
                 f"{CORRUPT} (its pixel data holds {len(data):,} of the {expected:,} bytes the header "
                 "promises)"
+            )
+        if len(data) > expected * _NATIVE_SLACK + _NATIVE_EXTRA:
+            raise BadImageError(
+                f"{CORRUPT} (its pixel data holds {len(data):,} bytes, far more than the {expected:,} "
+                f"bytes of {header.columns}x{header.rows} x {header.frames} frames the header declares; "
+                "refused as a possible decompression bomb)"
             )
         return
     try:
@@ -198,43 +325,106 @@ def check_pixel_data(ds: Dataset, header: DicomHeader) -> None:
 
 def _check_frame_size(frame: bytes, header: DicomHeader, number: int) -> None:
     """The frame's own size (JPEG SOF, JPEG 2000 SIZ) must be the header's; an RLE frame may not be
-    bigger than raw data (its expansion is bounded by its length, so this bounds its output)."""
-    if header.transfer_syntax == pydicom.uid.RLELossless:
+    bigger than raw data (its expansion is bounded by its length, so this bounds its output).
+
+    For the JPEG and JPEG 2000 families a frame whose size cannot be read is refused: the decoder
+    would otherwise inflate it at whatever size it names."""
+    syntax = header.transfer_syntax
+    if syntax == pydicom.uid.RLELossless:
         if len(frame) > header.frame_bytes * _RLE_SLACK + 1024:
             raise BadImageError(f"{CORRUPT} (RLE frame {number} is larger than its uncompressed size)")
         return
-    size = _embedded_size(frame)
-    if size is not None and size != (header.columns, header.rows):
+    if syntax in _J2K_FAMILY:
+        size = _j2k_size(frame)
+        kind = "JPEG 2000 (no SIZ segment where the codestream starts)"
+    elif syntax in _JPEG_FAMILY:
+        size = _jpeg_size(frame)
+        kind = "JPEG (no start-of-frame header before the image data)"
+    else:
+        size = _j2k_size(frame) or _jpeg_size(frame)
+        kind = ""
+    if size is None:
+        if kind:
+            raise BadImageError(
+                f"{CORRUPT} (frame {number}'s image size cannot be read: {kind}; refused before "
+                "decoding as a possible decompression bomb)"
+            )
+        return
+    width, height, components = size
+    if (width, height) != (header.columns, header.rows) or components not in (None, header.samples):
         raise BadImageError(
-            f"{CORRUPT} (frame {number} holds a {size[0]}x{size[1]} image, the header says "
-            f"{header.columns}x{header.rows}; refused as a possible decompression bomb)"
+            f"{CORRUPT} (frame {number} holds a {width}x{height} image"
+            + (f" of {components} components" if components not in (None, header.samples) else "")
+            + f", the header says {header.columns}x{header.rows}"
+            + (f" of {header.samples}" if components not in (None, header.samples) else "")
+            + "; refused as a possible decompression bomb)"
         )
 
 
-def _embedded_size(frame: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from a JPEG frame header or a JPEG 2000 SIZ segment, if found."""
-    at = frame.find(b"\xff\x4f\xff\x51", 0, 4096)  # J2K codestream: SOC then SIZ (also inside a JP2 box)
-    if at >= 0 and len(frame) >= at + 24:
-        xsiz, ysiz, xo, yo = struct.unpack(">IIII", frame[at + 8 : at + 24])
-        return xsiz - xo, ysiz - yo
-    if frame.startswith(b"\xff\xd8"):
-        pos = 2
-        while pos + 9 <= len(frame) and frame[pos] == 0xFF:
-            marker = frame[pos + 1]
-            if marker == 0xFF:
-                pos += 1
-                continue
-            length = struct.unpack(">H", frame[pos + 2 : pos + 4])[0]
-            if marker in _SOF_MARKERS:
-                height, width = struct.unpack(">HH", frame[pos + 5 : pos + 9])
-                return width, height
-            pos += 2 + length
+def _j2k_size(frame: bytes) -> tuple[int, int, int | None] | None:
+    """``(width, height, components)`` from the SIZ segment of a JPEG 2000 frame: a raw codestream
+    (SOC then SIZ at its start) or a JP2 file, whose top-level boxes are walked to the first
+    contiguous codestream box (``jp2c``). ``None`` if there is no such codestream."""
+    codestream = _jp2_codestream(frame) if frame[4:8] == b"jP  " else memoryview(frame)
+    if codestream is None or len(codestream) < 42 or bytes(codestream[:4]) != b"\xff\x4f\xff\x51":
+        return None
+    xsiz, ysiz, xo, yo = struct.unpack(">IIII", codestream[8:24])
+    (csiz,) = struct.unpack(">H", codestream[40:42])
+    if xo >= xsiz or yo >= ysiz:
+        return None
+    return xsiz - xo, ysiz - yo, csiz
+
+
+def _jp2_codestream(frame: bytes) -> memoryview | None:
+    view = memoryview(frame)
+    pos = 0
+    while pos + 8 <= len(view):
+        length, kind = struct.unpack(">I4s", view[pos : pos + 8])
+        head = 8
+        if length == 1:  # the length is in the 8 bytes that follow
+            if pos + 16 > len(view):
+                return None
+            (length,) = struct.unpack(">Q", view[pos + 8 : pos + 16])
+            head = 16
+        elif length == 0:  # the box runs to the end
+            length = len(view) - pos
+        if length < head:
+            return None
+        if kind == b"jp2c":
+            return view[pos + head : pos + length]
+        pos += length
+    return None
+
+
+def _jpeg_size(frame: bytes) -> tuple[int, int, int | None] | None:
+    """``(width, height, components)`` from the SOF segment of a JPEG / JPEG-LS frame, if it has one
+    before its first scan."""
+    if not frame.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    while pos + 4 <= len(frame) and frame[pos] == 0xFF:
+        marker = frame[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xDA or marker == 0xD9:  # SOS / EOI: no frame header before the data
+            return None
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # standalone markers
+            pos += 2
+            continue
+        length = struct.unpack(">H", frame[pos + 2 : pos + 4])[0]
+        if marker in _SOF_MARKERS:
+            if pos + 10 > len(frame):
+                return None
+            height, width, components = struct.unpack(">HHB", frame[pos + 5 : pos + 10])
+            return width, height, components
+        pos += 2 + length
     return None
 
 
 def inspect_dicom(data: bytes, limits: LimitSettings) -> tuple[DicomHeader, Dataset]:
     """Parse and check a DICOM file completely except for decoding its pixels."""
-    ds = read_dataset(data, pixels=True)
+    ds = read_dataset(data, pixels=True, limits=limits)
     header = check_header(ds, limits)
     check_pixel_data(ds, header)
     return header, ds
