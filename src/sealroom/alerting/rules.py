@@ -118,61 +118,52 @@ def _sliding(
 
 
 def _bulk_access(db: Session, rule: ThresholdRule, batch: Sequence[Row]) -> list[Firing]:
-    window = timedelta(minutes=rule.window_minutes)
-    firings = []
-    history = _history(db, batch, window, access=True)
-    for row, distinct in _sliding(history, batch[0].seq, window, distinct=True):
-        if distinct > rule.threshold:
-            firings.append(
-                Firing(
-                    rule="bulk_access",
-                    subject=row.actor,
-                    at=row.ts,
-                    quiet_until=row.ts + window,
-                    severity="warning",
-                    summary=(
-                        f"Bulk access: more than {rule.threshold} distinct images within "
-                        f"{rule.window_minutes} minutes by one user"
-                    ),
-                    fields={
-                        "user": row.actor,
-                        "distinct_images": distinct,
-                        "threshold": rule.threshold,
-                        "window_minutes": rule.window_minutes,
-                        "at": row.ts.isoformat(),
-                    },
-                )
-            )
-    return firings
+    return _over_threshold(
+        db, rule, batch, name="bulk_access", access=True, counted="distinct_images",
+        what=f"Bulk access: more than {rule.threshold} distinct images",
+    )  # fmt: skip
 
 
 def _repeated_denials(db: Session, rule: ThresholdRule, batch: Sequence[Row]) -> list[Firing]:
+    return _over_threshold(
+        db, rule, batch, name="repeated_denials", access=False, counted="denials",
+        what=f"Repeated denials: more than {rule.threshold} refused requests",
+    )  # fmt: skip
+
+
+def _over_threshold(
+    db: Session,
+    rule: ThresholdRule,
+    batch: Sequence[Row],
+    *,
+    name: str,
+    access: bool,
+    counted: str,
+    what: str,
+) -> list[Firing]:
+    """A firing for each new row at which its actor's count in the window (distinct images for
+    access, records for denials) passes the rule's threshold."""
     window = timedelta(minutes=rule.window_minutes)
-    firings = []
-    history = _history(db, batch, window, access=False)
-    for row, count in _sliding(history, batch[0].seq, window, distinct=False):
-        if count > rule.threshold:
-            firings.append(
-                Firing(
-                    rule="repeated_denials",
-                    subject=row.actor,
-                    at=row.ts,
-                    quiet_until=row.ts + window,
-                    severity="warning",
-                    summary=(
-                        f"Repeated denials: more than {rule.threshold} refused requests within "
-                        f"{rule.window_minutes} minutes by one user"
-                    ),
-                    fields={
-                        "user": row.actor,
-                        "denials": count,
-                        "threshold": rule.threshold,
-                        "window_minutes": rule.window_minutes,
-                        "at": row.ts.isoformat(),
-                    },
-                )
-            )
-    return firings
+    history = _history(db, batch, window, access=access)
+    return [
+        Firing(
+            rule=name,
+            subject=row.actor,
+            at=row.ts,
+            quiet_until=row.ts + window,
+            severity="warning",
+            summary=f"{what} within {rule.window_minutes} minutes by one user",
+            fields={
+                "user": row.actor,
+                counted: count,
+                "threshold": rule.threshold,
+                "window_minutes": rule.window_minutes,
+                "at": row.ts.isoformat(),
+            },
+        )
+        for row, count in _sliding(history, batch[0].seq, window, distinct=access)
+        if count > rule.threshold
+    ]
 
 
 def outside_working_hours(rule: WorkingHoursRule, moment: datetime) -> bool:
