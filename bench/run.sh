@@ -22,6 +22,18 @@ fi
 
 $BIN/python bench/engine_bench.py --corpus "$CORPUS" --out "$OUT/engine.md" --baseline-python "$BASELINE/bin/python"
 $BIN/python bench/scan_quality_bench.py --corpus "$CORPUS" --out "$OUT/scan_quality.md"
+# Detection on every document of the corpus (DICOM included), as `sealroom corpus predict` writes it.
+rm -rf "$OUT/predictions"
+$BIN/sealroom corpus predict "$CORPUS" "$OUT/predictions" >/dev/null
+{
+  echo "## Detection on the whole corpus (DICOM included)"
+  echo
+  echo "Every document of \`$CORPUS\` through \`sealroom corpus predict\`, scored by the corpus's \`score.py\`:"
+  echo
+  echo '```'
+  $BIN/python "$CORPUS/../score.py" "$CORPUS" "$OUT/predictions"
+  echo '```'
+} > "$OUT/detection.md"
 $BIN/python bench/overhead_bench.py --out "$OUT/overhead.md"
 $BIN/python bench/audit_bench.py --out "$OUT/audit.md"
 $BIN/python bench/audit_search_bench.py --out "$OUT/audit_search.md"
@@ -38,6 +50,7 @@ $BIN/python bench/egress_bench.py --out "$OUT/egress.md"
   echo "300,000 verified records/s. Each section below states its figures against these."
   echo
   cat "$OUT/engine.md"; echo
+  cat "$OUT/detection.md"; echo
   cat "$OUT/scan_quality.md"; echo
   cat "$OUT/overhead.md"; echo
   cat "$OUT/audit.md"; echo
