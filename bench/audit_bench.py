@@ -20,7 +20,6 @@ import os
 import platform
 import secrets
 import sqlite3
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 
+from bench_report import cpu_model, write_section
 from sealroom.audit.chain import Sealer, canonical_details, canonical_text, format_ts
 from sealroom.audit.log import AuditLog, ensure_head
 from sealroom.audit.verify import verify_chain
@@ -38,14 +38,6 @@ from sealroom.db.models import Base
 KEY = secrets.token_bytes(32)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def appends(path: Path, n: int, *, deferred_checkpoint: bool) -> float:
@@ -175,11 +167,7 @@ def main() -> None:
             "",
         ]
     )
-    if args.out:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write(section)
-    else:
-        sys.stdout.write(section)
+    write_section(section, args.out)
 
 
 if __name__ == "__main__":

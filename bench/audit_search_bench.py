@@ -19,12 +19,12 @@ import random
 import secrets
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench_report import cpu_model, write_section
 from sealroom.audit.chain import GENESIS_MAC, Sealer, canonical_details, canonical_text, format_ts
 from sealroom.audit.query import AuditQuery, page
 from sealroom.db.engine import create_db_engine, session_factory
@@ -35,14 +35,6 @@ START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 USERS, IMAGES, CASES = 2_000, 50_000, 5_000
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _event(rng: random.Random, n: int) -> tuple[str, str, str, str, str | None, str | None]:
@@ -187,11 +179,7 @@ def main() -> None:
             "",
         ]
     )
-    if args.out:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write(section)
-    else:
-        sys.stdout.write(section)
+    write_section(section, args.out)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_report import cpu_model
+
 DEFAULT_CORPUS = Path(os.environ.get("SEALROOM_CORPUS", "/work/shared/corpus/dev"))
 NON_TEXT_TYPES = {"FACE", "SIGNATURE", "BARCODE"}
 PRESIDIO_TYPES = {
@@ -194,16 +196,6 @@ def _p90(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
@@ -216,7 +208,7 @@ def report(corpus: Path, results: dict[str, dict[str, Any] | None], scores: dict
     lines = [
         "## Offline analysis engine",
         "",
-        f"Measured {dt.date.today().isoformat()} on {_cpu_model()}, {os.cpu_count()} cores, "
+        f"Measured {dt.date.today().isoformat()} on {cpu_model()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; corpus `{corpus}` (non-DICOM documents, "
         f"{len(next(iter(r for r in results.values() if r), {}).get('per_page', []))} pages).",
         "",
