@@ -26,10 +26,16 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
 
-test: $(STAMP) $(CHROMIUM) ## set up and run the whole test suite (the browser tests too: make e2e runs them alone)
+# The OpenID provider (Node.js) the single sign-on tests run against; without npm they are skipped.
+PEER := tests/oidc_peer/node_modules/.package-lock.json
+$(PEER): tests/oidc_peer/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/oidc_peer --no-audit --no-fund; \
+	else echo "npm not found: the single sign-on tests will be skipped"; fi
+
+test: $(STAMP) $(CHROMIUM) $(PEER) ## set up and run the whole test suite (the browser tests too: make e2e runs them alone)
 	$(BIN)/pytest
 
-e2e: $(STAMP) $(CHROMIUM) ## only the real-browser journeys (screenshots in test-artifacts/)
+e2e: $(STAMP) $(CHROMIUM) $(PEER) ## only the real-browser journeys (screenshots in test-artifacts/)
 	$(BIN)/pytest -m e2e
 
 lint: $(STAMP) ## ruff and mypy

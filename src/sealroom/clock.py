@@ -35,3 +35,7 @@ class ManualClock:
     def advance(self, **delta: float) -> None:
         """Move time forward, e.g. ``advance(minutes=16)``."""
         self._now += timedelta(**delta)
+
+    def set(self, when: datetime) -> None:
+        """Put the clock at ``when`` (tests that meet real tokens start each case at the real time)."""
+        self._now = when

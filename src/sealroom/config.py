@@ -61,6 +61,8 @@ class LoginSettings(_Strict):
     window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     require_mfa: bool = True
+    local_accounts: bool = True
+    """False: only single sign-on (``[sso.providers]``) signs anyone in; password sign-in is refused."""
     invitation_hours: int = Field(default=72, ge=1, le=24 * 14)
     """How long an enrolment link (a new account's, or a second-factor reset's) stays valid."""
 
@@ -157,18 +159,22 @@ class EngineSettings(_Strict):
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def check_endpoint_url(url: str, allow_plain_http: bool) -> None:
-    """Refuse a base URL that is not http(s), carries credentials, or is plain http off loopback."""
+def check_endpoint_url(
+    url: str, allow_plain_http: bool, *, setting: str = "base_url", carries: str = "images"
+) -> None:
+    """Refuse an endpoint URL that is not http(s), carries credentials, or is plain http off loopback.
+
+    ``setting`` names the setting in messages; ``carries`` says what would cross the network."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL with a host, not {url!r}")
+        raise ValueError(f"{setting} must be an http(s) URL with a host, not {url!r}")
     if parts.username or parts.password:
-        raise ValueError("base_url must not carry credentials; use api_key_env or api_key_file")
+        raise ValueError(f"{setting} must not carry credentials in the URL")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not allow_plain_http:
         raise ValueError(
-            f"base_url {url!r} is plain http to another host: images would cross the network "
+            f"{setting} {url!r} is plain http to another host: {carries} would cross the network "
             "unencrypted; use https, or set allow_plain_http = true for a trusted network"
         )
 
@@ -399,6 +405,84 @@ class RoleSettings(_Strict):
         return actions
 
 
+SSO_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+class RoleMappingRule(_Strict):
+    """An identity-provider claim value that confers Sealroom roles, e.g. group
+    ``radiology-clinicians`` → role ``clinician`` (the role's own data sets and limits apply)."""
+
+    claim: str = Field(default="groups", min_length=1, max_length=128)
+    value: str = Field(min_length=1, max_length=256)
+    roles: list[str] = Field(min_length=1)
+
+
+class OidcProviderSettings(_Strict):
+    """One OpenID Connect identity provider (Entra ID, Okta, Keycloak, Ping, AD FS ...)."""
+
+    display_name: str = Field(min_length=1, max_length=80)
+    issuer: str
+    client_id: str = Field(min_length=1, max_length=256)
+    client_secret_env: str | None = None
+    client_secret_file: str | None = None
+    scopes: list[str] = ["openid", "profile", "email"]
+    username_claim: str = "preferred_username"
+    role_mapping: list[RoleMappingRule] = []
+    mfa_amr: list[str] = ["mfa"]
+    """``amr`` values (RFC 8176) that count as multi-factor; any one of them is enough."""
+    mfa_acr: list[str] = []
+    """``acr`` values that count as multi-factor (e.g. a provider's MFA policy name)."""
+    api_audience: str | None = None
+    """When set, API clients may present this provider's JWT access tokens issued for this audience."""
+    jit_provisioning: bool = True
+    """Create a Sealroom account at a person's first sign-in (it can act only once mapped to a role)."""
+    recheck_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    """How often an open session's roles and account state are fetched again from the provider."""
+    allow_plain_http: bool = False
+    ca_bundle: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    jwks_min_refresh_seconds: float = Field(default=30.0, ge=0, le=3600)
+    """A token signed by an unknown key makes Sealroom fetch the provider's keys again, at most this often."""
+    clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcProviderSettings:
+        check_endpoint_url(
+            self.issuer, self.allow_plain_http, setting="issuer", carries="tokens and personal claims"
+        )
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include 'openid'")
+        if self.client_secret_env and self.client_secret_file:
+            raise ValueError("give client_secret_env or client_secret_file, not both")
+        for name in ("client_secret_file", "ca_bundle"):
+            path = PurePosixPath(getattr(self, name) or ".")
+            if path.is_absolute() or ".." in path.parts:
+                raise ValueError(f"{name} must be a path inside the workspace (relative, without '..')")
+        return self
+
+
+class SsoSettings(_Strict):
+    """Single sign-on: OpenID Connect providers, and the address browsers use to reach Sealroom."""
+
+    public_url: str | None = None
+    """Sealroom's own address as browsers see it (e.g. ``https://sealroom.example.org``): the base of the
+    redirect and logout addresses registered with each provider. Never taken from a request's Host."""
+    providers: dict[str, OidcProviderSettings] = {}
+
+    @model_validator(mode="after")
+    def _complete(self) -> SsoSettings:
+        for name in self.providers:
+            if not SSO_PROVIDER_NAME.fullmatch(name):
+                raise ValueError(f"provider name {name!r}: use lower-case letters, digits and dashes")
+        if self.providers and not self.public_url:
+            raise ValueError("public_url is required when providers are configured")
+        if self.public_url is not None:
+            check_endpoint_url(
+                self.public_url, False, setting="sso.public_url", carries="session cookies and tokens"
+            )
+        return self
+
+
 class Settings(_Strict):
     """The whole workspace configuration."""
 
@@ -425,6 +509,7 @@ class Settings(_Strict):
     audit: AuditSettings = AuditSettings()
     forwarding: ForwardingSettings = ForwardingSettings()
     analysis: AnalysisSettings = AnalysisSettings()
+    sso: SsoSettings = SsoSettings()
     profile: Literal["clinical", "financial", "legal", "government"] | None = None
     """The use-case profile ``sealroom init --profile`` seeded this file from (informational)."""
 
@@ -453,6 +538,13 @@ class Settings(_Strict):
             raise ValueError(f"step_up: unknown classifications {unknown_levels}")
         if self.step_up.raise_to is not None and self.step_up.raise_to not in levels:
             raise ValueError(f"step_up.raise_to: unknown classification {self.step_up.raise_to!r}")
+        for name, provider in self.sso.providers.items():
+            for rule in provider.role_mapping:
+                missing = sorted(set(rule.roles) - set(self.roles))
+                if missing:
+                    raise ValueError(f"sso provider {name!r}: role_mapping names unknown roles {missing}")
+        if not self.login.local_accounts and not self.sso.providers:
+            raise ValueError("login.local_accounts = false needs at least one [sso.providers] entry")
         from sealroom.audit.events import Category
 
         for name, sink in self.forwarding.sinks.items():

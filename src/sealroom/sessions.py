@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -65,30 +66,47 @@ class SessionManager:
         self._clock = clock
         self._audit = audit
         self.material = material
+        self._hooks: list[Callable[[ActiveSession], ActiveSession]] = []
 
     @property
     def idle_timeout(self) -> timedelta:
         """How long a session may sit unused."""
         return timedelta(minutes=self._settings.idle_timeout_minutes)
 
-    def open(self, user: User, *, mfa_verified: bool) -> tuple[ActiveSession, str]:
+    def open(
+        self,
+        user: User,
+        *,
+        mfa_verified: bool,
+        token: str | None = None,
+        expires_at: datetime | None = None,
+        details: Mapping[str, object] | None = None,
+        attach: Callable[[Session, str], None] | None = None,
+    ) -> tuple[ActiveSession, str]:
         """Start a session for an authenticated user; returns it and its bearer token.
 
-        Audit: ``session.open``.
+        ``token`` binds the session to a credential the caller already holds (an identity provider's
+        access token) instead of a new random one; ``expires_at`` ends it earlier than the absolute
+        timeout (when that credential expires). ``attach(db, session_id)`` adds rows that belong to the
+        session in the same transaction; ``details`` go into the audit record. Audit: ``session.open``.
         """
         now = self._clock.now()
-        token = secrets.token_urlsafe(32)
+        token = token or secrets.token_urlsafe(32)
+        absolute = now + timedelta(minutes=self._settings.absolute_timeout_minutes)
         row = WorkspaceSession(
             id=new_id(),
             token_hash=_token_hash(token),
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
-            absolute_expires_at=now + timedelta(minutes=self._settings.absolute_timeout_minutes),
+            absolute_expires_at=min(absolute, expires_at) if expires_at else absolute,
             mfa_verified_at=now if mfa_verified else None,
         )
         with self._db.begin() as db:
             db.add(row)
+            db.flush()
+            if attach is not None:
+                attach(db, row.id)
             self._audit.record(
                 db,
                 category="session",
@@ -96,9 +114,27 @@ class SessionManager:
                 outcome="success",
                 actor=user.username,
                 session_id=row.id,
-                details={"mfa": mfa_verified, "absolute_expires_at": row.absolute_expires_at.isoformat()},
+                details={
+                    "mfa": mfa_verified,
+                    "absolute_expires_at": row.absolute_expires_at.isoformat(),
+                    **(details or {}),
+                },
             )
         return self._active(row, user), token
+
+    def known_token(self, token: str) -> bool:
+        """Whether a session (open or ended) was ever bound to ``token``."""
+        with self._db() as db:
+            found = db.scalar(
+                select(WorkspaceSession.id).where(WorkspaceSession.token_hash == _token_hash(token))
+            )
+        return found is not None
+
+    def add_resolve_hook(self, hook: Callable[[ActiveSession], ActiveSession]) -> None:
+        """Run ``hook`` on every session resolved from a token; it returns the session (with roles
+        brought up to date) or ends it and raises ``SessionEndedError`` (single sign-on re-checks the
+        person's roles and account this way)."""
+        self._hooks.append(hook)
 
     def resolve(self, token: str) -> ActiveSession:
         """The live session for a token, touching its idle timer.
@@ -122,7 +158,11 @@ class SessionManager:
                 expired = "user_disabled"
             if expired is None:
                 row.last_seen_at = now
-                return self._active(row, user)
+                active = self._active(row, user)
+        if expired is None:
+            for hook in self._hooks:
+                active = hook(active)
+            return active
         self.end(row.id, expired)
         raise SessionEndedError(f"the session ended ({expired.replace('_', ' ')}); sign in again")
 
@@ -217,6 +257,26 @@ class SessionManager:
         """Note (inside the caller's transaction) that a session opened an image."""
         if db.get(SessionImage, (session_id, image_id)) is None:
             db.add(SessionImage(session_id=session_id, image_id=image_id, opened_at=self._clock.now()))
+
+    def current(self, session_id: str) -> ActiveSession:
+        """The open session ``session_id`` as it is now (roles re-read); ``SessionEndedError`` when over."""
+        with self._db() as db:
+            found = db.execute(
+                select(WorkspaceSession, User)
+                .join(User, User.id == WorkspaceSession.user_id)
+                .where(WorkspaceSession.id == session_id)
+            ).first()
+            if found is None or found[0].ended_at is not None:
+                raise SessionEndedError(NO_SESSION)
+            return self._active(*found)
+
+    def is_open(self, session_id: str) -> bool:
+        """Whether the session exists and has not ended."""
+        try:
+            self.current(session_id)
+        except SessionEndedError:
+            return False
+        return True
 
     def mark_mfa(self, session_id: str) -> ActiveSession:
         """Record a fresh second-factor check in the session (step-up); returns the updated session.

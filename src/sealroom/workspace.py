@@ -48,6 +48,7 @@ from sealroom.policy.lapsed_grants import close_lapsed_grants
 from sealroom.policy.requests import RequestService
 from sealroom.retention import RetentionService
 from sealroom.sessions import SessionManager
+from sealroom.sso.service import SsoService
 from sealroom.vault.blobstore import FileBlobStore
 from sealroom.vault.keystore import FileDataKeyStore
 from sealroom.vault.service import VaultService
@@ -159,6 +160,7 @@ class Workspace:
     invitations: InvitationService
     accounts: AccountAdmin
     jobs: AnalysisJobs
+    sso: SsoService
     forwarder: Forwarder
     """Feeds the SIEM sinks in background threads; ``serve`` starts it (see ``api/app.py``)."""
     engines: EngineRegistry = field(repr=False)
@@ -222,6 +224,7 @@ class Workspace:
             invitations=invitations,
             accounts=AccountAdmin(db, gate, identity, invitations),
             jobs=AnalysisJobs(analysis, sessions.material, clock),
+            sso=SsoService(settings, root, db, keys, clock, audit, sessions, identity),
             forwarder=forwarder,
             engines=engines,
         )

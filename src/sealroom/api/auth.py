@@ -53,11 +53,13 @@ def login(body: LoginRequest, response: Response, workspace: WorkspaceDep) -> di
 
 @router.post("/logout")
 def logout(response: Response, active: SessionDep, workspace: WorkspaceDep) -> dict[str, Any]:
-    """End the session now and destroy every image it held."""
+    """End the session now and destroy every image it held. A session opened through single sign-on
+    also gets ``idp_logout_url``: open it in the browser to end the provider session too."""
+    idp_logout = workspace.sso.lifecycle.provider_logout_url(active.id)
     purged = workspace.sessions.end(active.id, "logout")
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
-    return {"ended": True, "images_purged": len(purged)}
+    return {"ended": True, "images_purged": len(purged), "idp_logout_url": idp_logout}
 
 
 class StepUpRequest(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from sealroom.errors import SessionEndedError
 from sealroom.sessions import ActiveSession
+from sealroom.sso.tokens import looks_like_jwt
 from sealroom.workspace import Workspace
 
 SESSION_COOKIE = "sealroom_session"
@@ -35,6 +36,8 @@ def current_session(
     token = session_token(request)
     if not token:
         raise SessionEndedError("sign in first: no session token was sent")
+    if looks_like_jwt(token) and workspace.sso.bearer.accepts_tokens():
+        return workspace.sso.bearer.session_for(token)
     return workspace.sessions.resolve(token)
 
 

@@ -68,6 +68,10 @@ class User(Base):
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sso_provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The identity provider this account signs in with (then it has no usable password), or None."""
+    sso_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """The provider's ``sub`` for this person, set at their first sign-in."""
 
 
 class LoginThrottle(Base):
@@ -269,6 +273,58 @@ class WorkspaceSession(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
+class SsoSessionLink(Base):
+    """What a session opened by single sign-on knows of its provider session.
+
+    ``idp_sid`` (the provider's session id) lets a back-channel logout find it; the ID token (for the
+    provider's logout), access and refresh tokens (for re-checking roles) are sealed with the
+    workspace key. ``mfa_source`` says what satisfied MFA (``idp:<amr/acr>`` or ``totp``).
+    """
+
+    __tablename__ = "sso_session_links"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    idp_sid: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    via: Mapped[str] = mapped_column(String(16))
+    """``browser`` (code flow) or ``bearer`` (an API client's access token)."""
+    id_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    mfa_source: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    rechecked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SsoPending(Base):
+    """A sign-in (or step-up, or second-factor check) begun and not yet finished; used once.
+
+    Keyed by a SHA-256 of the random value kept in the browser's cookie (the OAuth ``state`` for the
+    provider round trip). ``secret_enc`` holds the PKCE verifier and nonce sealed with the workspace key.
+    """
+
+    __tablename__ = "sso_pending"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(16))
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    next_path: Mapped[str] = mapped_column(String(512))
+    session_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    user_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class SsoSeen(Base):
+    """Single-use values already accepted (ID-token nonces, logout-token ids), until they expire."""
+
+    __tablename__ = "sso_seen"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class SessionImage(Base):
     """Which images a session opened, so a purge (even after a crash) can say what it destroyed."""
 
@@ -419,6 +475,7 @@ class EnrolmentInvitation(Base):
 
 
 Index("ix_grants_user_case", Grant.user_id, Grant.case_id)
+Index("ux_users_sso_identity", User.sso_provider, User.sso_subject, unique=True)
 Index("ix_alert_firings_rule_subject", AlertFiring.rule, AlertFiring.subject)
 # One review per approver and request, even when two of their approvals race.
 Index("ux_request_reviews_reviewer", RequestReview.request_id, RequestReview.reviewer_id, unique=True)

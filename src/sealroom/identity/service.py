@@ -8,7 +8,8 @@ written, ``AuditUnavailableError`` propagates and nothing is committed: the acti
 Audit events (category / action / outcome / reason):
 
 * ``authentication`` / ``auth.login`` / ``success`` or ``failure`` with reason ``bad_password``,
-  ``bad_totp``, ``totp_replay``, ``mfa_missing``, ``disabled``, ``unknown_user`` or ``throttled``;
+  ``bad_totp``, ``totp_replay``, ``mfa_missing``, ``disabled``, ``unknown_user``, ``throttled``,
+  ``sso_account`` (an account that signs in through its provider) or ``local_accounts_disabled``;
 * ``authentication`` / ``auth.mfa.verify`` (step-up) / same outcomes, plus ``mfa_not_enrolled``;
 * ``admin`` / ``admin.user.create``, ``admin.user.disable``, ``admin.user.enable``,
   ``admin.user.password``, ``auth.mfa.enroll``, ``auth.mfa.reset`` / ``success``.
@@ -52,6 +53,9 @@ USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,127}\Z")
 BAD_CREDENTIALS = "sign-in failed: the username, password or code is not correct"
 CODE_REQUIRED = "a code from your authenticator app is required"
 CODE_ALREADY_USED = "that code was already used; wait for the next code from your authenticator app"
+LOCAL_ACCOUNTS_OFF = (
+    "password sign-in is turned off in this workspace; sign in with your organisation's single sign-on"
+)
 NO_SECOND_FACTOR = (
     "sign-in refused: this account has no second factor yet; "
     "an administrator must run 'sealroom user enroll-mfa' for it"
@@ -300,8 +304,14 @@ class IdentityService:
                 f"too many failed sign-ins; try again in {retry_after} seconds", retry_after=retry_after
             )
         password_ok = self._passwords.verify(user.password_hash if user else self._dummy(), password)
+        if not self._settings.login.local_accounts:
+            self._audit_auth(db, LOGIN, actor, "local_accounts_disabled", None, None)
+            return AuthenticationError(LOCAL_ACCOUNTS_OFF, reason="local_accounts_disabled")
         if user is None:
             return self._fail(db, LOGIN, actor, key, now, "unknown_user", None)
+        if user.sso_provider is not None:
+            # Said no more plainly than any failure, so the form does not tell which accounts use SSO.
+            return self._fail(db, LOGIN, actor, key, now, "sso_account", None)
         if not password_ok:
             return self._fail(db, LOGIN, actor, key, now, "bad_password", None)
         if user.disabled:

@@ -165,7 +165,14 @@ def _mfa(db: Session, settings: Settings) -> Check:
         if reaches_sensitive(role, settings) or "workspace:admin" in role.actions
     }
     exposed = [user for user in users if sensitive & set(user.roles)]
-    missing = [user for user in exposed if not user.mfa_enrolled]
+    # A single-sign-on account is let in only with MFA its provider asserts or its own TOTP (when
+    # require_mfa is on), so it needs no enrolment ahead of time.
+    missing = [
+        user
+        for user in exposed
+        if not user.mfa_enrolled
+        and not (user.sso_provider in settings.sso.providers and settings.login.require_mfa)
+    ]
     if missing:
         return Check(
             "b.mfa", title, "fail",
@@ -183,7 +190,8 @@ def _mfa(db: Session, settings: Settings) -> Check:
     return passed(
         "b.mfa", title,
         f"all {len(exposed)} active users who can reach sensitive material or administer have a second "
-        "factor; login.require_mfa is on",
+        "factor (single sign-on accounts: asserted by their provider or a Sealroom code); "
+        "login.require_mfa is on",
     )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from sealroom.web.pages import admin, audit, auth, readiness, requests, workspace
+from sealroom.web.pages import admin, audit, auth, readiness, requests, sso, workspace
 
 
 def install_web(app: FastAPI) -> None:
@@ -15,5 +15,5 @@ def install_web(app: FastAPI) -> None:
     app.state.web = True
     static = resources.files("sealroom.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    for module in (auth, workspace, requests, audit, admin, readiness):
+    for module in (auth, sso, workspace, requests, audit, admin, readiness):
         app.include_router(module.router)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sealroom.api.deps import SESSION_COOKIE
 from sealroom.errors import AuthenticationError, InputError, SealroomError, ThrottledError
+from sealroom.sessions import ActiveSession
 from sealroom.web.csrf import LOGIN_COOKIE, check_login_value, new_login_value
 from sealroom.web.deps import CheckedForm, PageSession, form_text, optional_session
 from sealroom.web.render import page
@@ -38,11 +39,21 @@ def _with_login_cookie(response: HTMLResponse, value: str, secure: bool) -> HTML
     return response
 
 
-def _login_page(
+def login_page(
     request: Request, *, problem: str = "", username: str = "", next_path: str = "/", status_code: int = 200
 ) -> HTMLResponse:
+    """The sign-in page: the password form (unless local accounts are off) and a button per provider."""
+    settings = _workspace(request).settings
     value = new_login_value()
-    context = {"login_token": value, "problem": problem, "username": username, "next": next_path}
+    providers = [(name, p.display_name) for name, p in settings.sso.providers.items()]
+    context = {
+        "login_token": value,
+        "problem": problem,
+        "username": username,
+        "next": next_path,
+        "providers": providers,
+        "local_accounts": settings.login.local_accounts,
+    }
     response = page(request, "login.html", context, status_code=status_code)
     return _with_login_cookie(response, value, _workspace(request).settings.server.behind_tls)
 
@@ -53,7 +64,7 @@ def login_form(request: Request) -> Response:
     next_path = local_path(request.query_params.get("next"))
     if optional_session(request) is not None:
         return RedirectResponse(next_path, status_code=303)
-    return _login_page(request, next_path=next_path)
+    return login_page(request, next_path=next_path)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -69,7 +80,7 @@ async def login(request: Request) -> Response:
             workspace.identity.authenticate, text["username"], text["password"], text["totp"] or None
         )
     except (AuthenticationError, ThrottledError, InputError) as exc:
-        return _login_page(
+        return login_page(
             request,
             problem=exc.message,
             username=text["username"][:128],
@@ -79,7 +90,7 @@ async def login(request: Request) -> Response:
     except SealroomError as exc:
         if exc.reason != "csrf":
             raise
-        return _login_page(request, problem=exc.message, next_path=next_path, status_code=403)
+        return login_page(request, problem=exc.message, next_path=next_path, status_code=403)
     _active, token = workspace.sessions.open(user, mfa_verified=user.mfa_enrolled)
     response = RedirectResponse(next_path, status_code=303)
     secure = workspace.settings.server.behind_tls
@@ -90,9 +101,14 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout", response_class=HTMLResponse)
 def logout(request: Request, active: PageSession, _form: CheckedForm) -> Response:
-    """End the session (destroying what it opened) and tell the browser to forget this site."""
-    _workspace(request).sessions.end(active.id, "logout")
-    response = page(request, "signed_out.html")
+    """End the session (destroying what it opened) and tell the browser to forget this site; a
+    session opened through single sign-on goes on to the provider's logout, which ends that too."""
+    workspace = _workspace(request)
+    idp_logout = workspace.sso.lifecycle.provider_logout_url(active.id)
+    workspace.sessions.end(active.id, "logout")
+    response: Response = (
+        RedirectResponse(idp_logout, status_code=303) if idp_logout else page(request, "signed_out.html")
+    )
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
@@ -102,7 +118,16 @@ def logout(request: Request, active: PageSession, _form: CheckedForm) -> Respons
 def step_up_form(request: Request, active: PageSession) -> Response:
     """Ask for a fresh second-factor code."""
     next_path = local_path(request.query_params.get("next"))
-    return page(request, "step_up.html", {"next": next_path, "problem": ""}, active=active)
+    return page(request, "step_up.html", _step_up_context(request, active, next_path, ""), active=active)
+
+
+def _step_up_context(
+    request: Request, active: ActiveSession, next_path: str, problem: str
+) -> dict[str, object]:
+    provider = _workspace(request).sso.lifecycle.provider_of_session(active.id)
+    sso = (provider.name, provider.settings.display_name) if provider is not None else None
+    user = _workspace(request).identity.get_user(active.username)
+    return {"next": next_path, "problem": problem, "sso": sso, "totp": user.mfa_enrolled}
 
 
 @router.post("/step-up", response_class=HTMLResponse)
@@ -114,7 +139,7 @@ def step_up(request: Request, active: PageSession, form: CheckedForm) -> Respons
         user = workspace.identity.get_user(active.username)
         workspace.identity.verify_totp(user, form_text(form, "totp"), session_id=active.id)
     except (AuthenticationError, ThrottledError) as exc:
-        context = {"next": next_path, "problem": exc.message}
+        context = _step_up_context(request, active, next_path, exc.message)
         return page(request, "step_up.html", context, active=active, status_code=exc.http_status)
     workspace.sessions.mark_mfa(active.id)
     return RedirectResponse(next_path, status_code=303)

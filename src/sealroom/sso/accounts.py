@@ -1,0 +1,117 @@
+"""The Sealroom account behind a provider's person: found by (provider, ``sub``), created at the
+first sign-in when just-in-time provisioning is on, and given exactly the roles the mapping confers.
+
+An account that already exists under the same username but is not this provider's (a local account,
+or another provider's) is never taken over: the sign-in is refused until an administrator resolves it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sealroom.db.models import User
+from sealroom.errors import AuthenticationError
+from sealroom.identity.service import USERNAME_PATTERN, canonical_username
+from sealroom.sso.context import SsoContext
+from sealroom.sso.mapping import map_roles
+from sealroom.sso.provider import OidcProvider
+
+NO_PASSWORD = "!sso"  # noqa: S105  # a marker, not a password
+"""Stored in place of a password hash for accounts that sign in only through a provider: no password
+verifies against it."""
+
+
+class SsoRefusedError(AuthenticationError):
+    """A person the provider vouched for may not sign in to Sealroom (``reason`` says why)."""
+
+
+def sync_roles(
+    ctx: SsoContext, db: Session, provider: OidcProvider, user: User, claims: Mapping[str, Any], trigger: str
+) -> tuple[list[str], list[str]]:
+    """Set the user's roles to what the claims confer; audit the decision (``auth.sso.roles``) at
+    sign-in always and at a re-check when it changes anything. Returns (added, removed)."""
+    mapping = map_roles(provider.settings, claims)
+    new, old = list(mapping.roles), list(user.roles)
+    added = [role for role in new if role not in old]
+    removed = [role for role in old if role not in new]
+    if added or removed or trigger == "sign_in":
+        ctx.record(
+            db,
+            "auth.sso.roles",
+            "success",
+            user.username,
+            category="access",
+            details={
+                "provider": provider.name,
+                "trigger": trigger,
+                "roles": new,
+                "added": added,
+                "removed": removed,
+                "matched": list(mapping.matched),
+            },
+        )
+    user.roles = new
+    return added, removed
+
+
+def account_for(ctx: SsoContext, db: Session, provider: OidcProvider, claims: Mapping[str, Any]) -> User:
+    """The account of the person ``claims`` describe (validated claims with ``sub``), provisioned if
+    allowed; raises ``SsoRefusedError`` (``bad_username``, ``account_conflict``, ``not_provisioned``)."""
+    subject = str(claims["sub"])
+    user = db.scalar(select(User).where(User.sso_provider == provider.name, User.sso_subject == subject))
+    if user is not None:
+        return user
+    claim = provider.settings.username_claim
+    username = canonical_username(str(claims.get(claim) or ""))
+    if not USERNAME_PATTERN.match(username):
+        raise SsoRefusedError(
+            f"{provider.settings.display_name} sent no usable username in the claim {claim!r}; "
+            "ask your administrator to check the provider's username_claim",
+            reason="bad_username",
+        )
+    existing = db.scalar(select(User).where(User.username == username))
+    if existing is not None:
+        if existing.sso_provider == provider.name and existing.sso_subject is None:
+            existing.sso_subject = subject  # created ahead of the first sign-in by an administrator
+            return existing
+        raise SsoRefusedError(
+            f"a Sealroom account named {username!r} already exists and is not linked to "
+            f"{provider.settings.display_name}; an administrator must resolve this",
+            reason="account_conflict",
+        )
+    if not provider.settings.jit_provisioning:
+        raise SsoRefusedError(
+            f"there is no Sealroom account for you yet; ask an administrator to create {username!r} "
+            f"for {provider.settings.display_name}",
+            reason="not_provisioned",
+        )
+    user = User(
+        id=secrets.token_hex(16),
+        username=username,
+        display_name=str(claims.get("name") or "")[:256],
+        password_hash=NO_PASSWORD,
+        roles=[],
+        totp_secret_enc=None,
+        mfa_enrolled=False,
+        totp_last_step=0,
+        disabled=False,
+        created_at=ctx.clock.now(),
+        sso_provider=provider.name,
+        sso_subject=subject,
+    )
+    db.add(user)
+    db.flush()
+    ctx.record(
+        db,
+        "admin.user.create",
+        "success",
+        f"sso:{provider.name}",
+        category="admin",
+        details={"user": username, "roles": [], "provisioned_by": provider.name},
+    )
+    return user
