@@ -18,6 +18,7 @@ from sealroom.api.app import create_app
 from sealroom.clock import ManualClock
 from sealroom.sessions import ActiveSession
 from sealroom.workspace import Workspace, init_workspace
+from tests.sso_world import SsoWorld, running_sso_world
 
 # Wide enough that CLI tables and messages are not wrapped in the middle of what tests look for.
 os.environ.setdefault("COLUMNS", "250")
@@ -125,3 +126,11 @@ def login(client: TestClient, env: Env, username: str) -> dict[str, str]:
     assert response.status_code == 200, response.text
     client.cookies.clear()
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture(scope="module")
+def sso_world(
+    tmp_path_factory: pytest.TempPathFactory, template: tuple[Path, dict[str, str]]
+) -> Iterator[SsoWorld]:
+    """A real OpenID provider on loopback and a Sealroom server using it (``tests/sso_world.py``)."""
+    yield from running_sso_world(tmp_path_factory, template)

@@ -1,10 +1,6 @@
-"""Single sign-on against a real OpenID provider (``oidc-provider`` on Node.js, on loopback).
-
-Sealroom runs as a real uvicorn server, because the provider calls it back (back-channel logout), and a
-browser is played by an ``httpx.Client`` that follows the provider's redirects and fills in its login
-form. The workspace's clock starts at the real time (the provider's tokens carry real times) and is
-moved by hand to reach re-check intervals.
-"""
+"""Single sign-on against a real OpenID provider (``oidc-provider`` on Node.js, on loopback): the code
+flow, roles from groups, MFA from the provider or Sealroom's TOTP, step-up, re-checks, logout both ways,
+API bearer tokens and key rotation (the set-up is ``tests/sso_world.py``)."""
 
 from __future__ import annotations
 
@@ -12,182 +8,38 @@ import base64
 import hashlib
 import re
 import secrets
-import shutil
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pyotp
 import pytest
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
-from sealroom.api.app import create_app
-from sealroom.clock import ManualClock
-from sealroom.db.models import AuditEvent, WorkspaceSession
+from sealroom.db.models import AuditEvent
 from sealroom.vault.service import IngestRequest
-from sealroom.workspace import Workspace
 from tests.conftest import CLINICAL_CASE, PASSWORD
-from tests.oidc_peer import API_RESOURCE, OidcPeer, browser_sign_in, idp_logout, node_available
-
-CLIENT_ID = "sealroom"
-CLIENT_SECRET = "test-client-secret-" + "x" * 16
-CLI_CLIENT = "sealroom-cli"
-CLI_REDIRECT = "http://127.0.0.1:9/cli-callback"  # never fetched: the test reads the code off the redirect
-SECRET_ENV = "SEALROOM_TEST_OIDC_SECRET"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def sso_config(issuer: str, public_url: str) -> str:
-    """The ``[sso]`` part of sealroom.toml these tests use."""
-    return f"""
-[sso]
-public_url = "{public_url}"
-
-[sso.providers.corp]
-display_name = "Corp ID"
-issuer = "{issuer}"
-client_id = "{CLIENT_ID}"
-client_secret_env = "{SECRET_ENV}"
-scopes = ["openid", "profile", "email", "groups"]
-api_audience = "{API_RESOURCE}"
-recheck_minutes = 1
-jwks_min_refresh_seconds = 0
-role_mapping = [
-  {{ value = "radiology-clinicians", roles = ["clinician"] }},
-  {{ value = "records-auditors", roles = ["auditor"] }},
-]
-"""
-
-
-@dataclass
-class SsoWorld:
-    """The provider, a Sealroom server configured for it, and the workspace behind that server."""
-
-    peer: OidcPeer
-    workspace: Workspace
-    clock: ManualClock
-    base: str
-    secrets: dict[str, str]
-
-    def browser(self) -> httpx.Client:
-        return httpx.Client(timeout=20)
-
-    def sign_in(self, browser: httpx.Client, username: str, next_path: str = "/") -> httpx.Response:
-        return browser_sign_in(browser, f"{self.base}/sso/corp/login?next={next_path}", username)
-
-    def session_token(self, browser: httpx.Client) -> str:
-        token = browser.cookies.get("sealroom_session", domain="127.0.0.1")
-        assert token, "no session cookie was set"
-        return token
-
-    def api(self, browser: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"authorization": f"Bearer {self.session_token(browser)}"}
-        return httpx.request(method, self.base + path, headers=headers, timeout=60, **kwargs)
-
-    def events(self, action: str, actor: str | None = None) -> list[AuditEvent]:
-        with self.workspace.db() as db:
-            query = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
-            if actor is not None:
-                query = query.where(AuditEvent.actor == actor)
-            return list(db.scalars(query))
-
-    def session_row(self, session_id: str) -> WorkspaceSession:
-        with self.workspace.db() as db:
-            row = db.get(WorkspaceSession, session_id)
-            assert row is not None
-            return row
-
-
-@pytest.fixture(scope="module")
-def world(
-    tmp_path_factory: pytest.TempPathFactory, template: tuple[Path, dict[str, str]]
-) -> Iterator[SsoWorld]:
-    if reason := node_available():
-        pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("sso")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    peer = OidcPeer(folder / "idp")
-    peer.add_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        f"{base}/sso/corp/callback",
-        post_logout_redirect_uri=f"{base}/signed-out",
-        backchannel_logout_uri=f"{base}/sso/corp/backchannel-logout",
-    )
-    peer.add_client(CLI_CLIENT, CLIENT_SECRET, CLI_REDIRECT)
-    peer.start()
-    root = folder / "ws"
-    shutil.copytree(template[0], root)
-    with (root / "sealroom.toml").open("a", encoding="utf-8") as config:
-        config.write(sso_config(peer.issuer, base))
-    monkey = pytest.MonkeyPatch()
-    monkey.setenv(SECRET_ENV, CLIENT_SECRET)
-    clock = ManualClock(datetime.now(UTC))
-    workspace = Workspace.open(root, clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(workspace, sweep=False),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield SsoWorld(peer, workspace, clock, base, dict(template[1]))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        workspace.close()
-        peer.close()
-        monkey.undo()
+from tests.oidc_peer import API_RESOURCE, browser_sign_in, idp_logout
+from tests.sso_world import CLI_CLIENT, CLI_REDIRECT, CLIENT_ID, CLIENT_SECRET, SsoWorld
 
 
 @pytest.fixture(autouse=True)
-def _real_time(world: SsoWorld) -> None:
+def _real_time(sso_world: SsoWorld) -> None:
     """Each test starts at the real time, as the provider's tokens do (earlier tests moved the clock)."""
-    world.clock.set(datetime.now(UTC))
-
-
-def _person(world: SsoWorld, groups: list[str], amr: list[str] | None = None) -> str:
-    """A new person at the provider (a fresh username per test keeps tests apart)."""
-    username = f"p{uuid.uuid4().hex[:10]}"
-    world.peer.set_account(username, groups=groups, amr=amr)
-    return username
+    sso_world.clock.set(datetime.now(UTC))
 
 
 def _signed_in(
-    world: SsoWorld, browser: httpx.Client, groups: list[str], amr: tuple[str, ...] = ("pwd", "mfa")
+    sso_world: SsoWorld, browser: httpx.Client, groups: list[str], amr: tuple[str, ...] = ("pwd", "mfa")
 ) -> str:
     """A new person with ``groups`` signed in through ``browser``; returns their username."""
-    username = _person(world, groups, list(amr))
-    answer = world.sign_in(browser, username)
+    username = sso_world.person(groups, list(amr))
+    answer = sso_world.sign_in(browser, username)
     assert answer.status_code == 200, answer.text
     return username
 
@@ -195,95 +47,97 @@ def _signed_in(
 # -- the code flow ---------------------------------------------------------------------------------
 
 
-def test_the_authorization_request_carries_pkce_state_and_nonce(world: SsoWorld) -> None:
-    with world.browser() as browser:
-        start = browser.get(f"{world.base}/sso/corp/login?next=/cases", follow_redirects=False)
+def test_the_authorization_request_carries_pkce_state_and_nonce(sso_world: SsoWorld) -> None:
+    with sso_world.browser() as browser:
+        start = browser.get(f"{sso_world.base}/sso/corp/login?next=/cases", follow_redirects=False)
     assert start.status_code == 303
     location = urlsplit(start.headers["location"])
     query = {key: values[0] for key, values in parse_qs(location.query).items()}
-    assert location.netloc == urlsplit(world.peer.issuer).netloc
+    assert location.netloc == urlsplit(sso_world.peer.issuer).netloc
     assert query["response_type"] == "code" and query["client_id"] == CLIENT_ID
     assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) >= 43
     assert len(query["state"]) >= 32 and len(query["nonce"]) >= 32
-    assert query["redirect_uri"] == f"{world.base}/sso/corp/callback"
+    assert query["redirect_uri"] == f"{sso_world.base}/sso/corp/callback"
     cookie = start.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
 
 
-def test_code_flow_signs_in_with_the_mapped_role_and_the_providers_mfa(world: SsoWorld) -> None:
-    username = _person(world, ["radiology-clinicians", "canteen-committee"], amr=["pwd", "mfa"])
-    with world.browser() as browser:
-        answer = world.sign_in(browser, username, "/cases")
+def test_code_flow_signs_in_with_the_mapped_role_and_the_providers_mfa(sso_world: SsoWorld) -> None:
+    username = sso_world.person(["radiology-clinicians", "canteen-committee"], amr=["pwd", "mfa"])
+    with sso_world.browser() as browser:
+        answer = sso_world.sign_in(browser, username, "/cases")
 
         assert answer.status_code == 200
         assert 'http-equiv="refresh" content="0;url=/cases"' in answer.text
-        session = world.api(browser, "GET", "/api/v1/session").json()
-        page = httpx.get(f"{world.base}/cases", cookies={"sealroom_session": world.session_token(browser)})
+        session = sso_world.api(browser, "GET", "/api/v1/session").json()
+        page = httpx.get(
+            f"{sso_world.base}/cases", cookies={"sealroom_session": sso_world.session_token(browser)}
+        )
     assert session["username"] == username and session["roles"] == ["clinician"]
     assert session["mfa_verified_at"] is not None
     assert page.status_code == 200 and username in page.text
-    created = world.events("admin.user.create", "sso:corp")[-1]
+    created = sso_world.events("admin.user.create", "sso:corp")[-1]
     assert created.details["user"] == username and created.details["provisioned_by"] == "corp"
-    roles = world.events("auth.sso.roles", username)[-1]
+    roles = sso_world.events("auth.sso.roles", username)[-1]
     assert roles.details["roles"] == ["clinician"] and roles.details["matched"] == [
         "groups=radiology-clinicians"
     ]
-    login = world.events("auth.sso.login", username)[-1]
+    login = sso_world.events("auth.sso.login", username)[-1]
     assert login.outcome == "success" and login.details["mfa"] == "idp:amr:mfa"
-    opened = world.events("session.open", username)[-1]
+    opened = sso_world.events("session.open", username)[-1]
     assert opened.details["via"] == "sso:corp" and opened.details["mfa_source"] == "idp:amr:mfa"
 
 
-def test_a_callback_replayed_or_not_started_by_this_browser_is_refused(world: SsoWorld) -> None:
-    username = _person(world, ["radiology-clinicians"], amr=["mfa"])
-    with world.browser() as browser:
-        answer = world.sign_in(browser, username)
+def test_a_callback_replayed_or_not_started_by_this_browser_is_refused(sso_world: SsoWorld) -> None:
+    username = sso_world.person(["radiology-clinicians"], amr=["mfa"])
+    with sso_world.browser() as browser:
+        answer = sso_world.sign_in(browser, username)
         assert answer.status_code == 200
         callback = str(answer.request.url)
         replayed = browser.get(callback, follow_redirects=False)
-    with world.browser() as stranger:
+    with sso_world.browser() as stranger:
         foreign = stranger.get(callback, follow_redirects=False)
     assert replayed.status_code == 401 and "start again" in replayed.text
     assert foreign.status_code == 401 and "not started from this browser" in foreign.text
     assert "sealroom_session" not in foreign.headers.get("set-cookie", "")
-    refused = [e.reason for e in world.events("auth.sso.login", "sso:corp") if e.outcome == "failure"]
+    refused = [e.reason for e in sso_world.events("auth.sso.login", "sso:corp") if e.outcome == "failure"]
     assert refused[-2:] == ["bad_state", "bad_state"]
 
 
-def test_an_id_token_nonce_is_accepted_once(world: SsoWorld) -> None:
-    provider = world.workspace.sso.providers["corp"]
+def test_an_id_token_nonce_is_accepted_once(sso_world: SsoWorld) -> None:
+    provider = sso_world.workspace.sso.providers["corp"]
     nonce = secrets.token_urlsafe(16)
-    token = _sign(world, world.peer.signing_key(), aud=CLIENT_ID, nonce=nonce)
+    token = _sign(sso_world, sso_world.peer.signing_key(), aud=CLIENT_ID, nonce=nonce)
 
-    claims = world.workspace.sso.signin.accept_id_token(provider, token, nonce)
+    claims = sso_world.workspace.sso.signin.accept_id_token(provider, token, nonce)
     assert claims["nonce"] == nonce
     with pytest.raises(Exception, match="replayed nonce") as replay:
-        world.workspace.sso.signin.accept_id_token(provider, token, nonce)
+        sso_world.workspace.sso.signin.accept_id_token(provider, token, nonce)
     assert getattr(replay.value, "reason", None) == "replayed_nonce"
     with pytest.raises(Exception) as other:
-        world.workspace.sso.signin.accept_id_token(provider, token, "another-nonce")
+        sso_world.workspace.sso.signin.accept_id_token(provider, token, "another-nonce")
     assert getattr(other.value, "reason", None) == "bad_nonce"
 
 
 # -- MFA ------------------------------------------------------------------------------------------
 
 
-def test_without_mfa_from_the_provider_sealroom_asks_for_its_own_code(world: SsoWorld) -> None:
-    username = _person(world, ["radiology-clinicians"], amr=["pwd"])
-    with world.browser() as browser:
-        refused = world.sign_in(browser, username)
+def test_without_mfa_from_the_provider_sealroom_asks_for_its_own_code(sso_world: SsoWorld) -> None:
+    username = sso_world.person(["radiology-clinicians"], amr=["pwd"])
+    with sso_world.browser() as browser:
+        refused = sso_world.sign_in(browser, username)
     assert refused.status_code == 401 and "did not confirm a second factor" in refused.text
-    assert world.events("auth.sso.login", username)[-1].reason == "mfa_missing"
+    assert sso_world.events("auth.sso.login", username)[-1].reason == "mfa_missing"
 
-    seed = world.workspace.identity.enroll_mfa(username, actor="operator:test").secret
-    with world.browser() as browser:
-        form = world.sign_in(browser, username)
+    seed = sso_world.workspace.identity.enroll_mfa(username, actor="operator:test").secret
+    with sso_world.browser() as browser:
+        form = sso_world.sign_in(browser, username)
         assert form.status_code == 200 and 'action="/sso/totp"' in form.text
         assert browser.cookies.get("sealroom_session", domain="127.0.0.1") is None
         login_token = re.search(r'name="login_token" value="([^"]+)"', form.text)
         assert login_token is not None
         wrong = browser.post(
-            f"{world.base}/sso/totp",
+            f"{sso_world.base}/sso/totp",
             data={"totp": "000000", "login_token": login_token.group(1), "next": "/"},
         )
         assert (
@@ -291,77 +145,80 @@ def test_without_mfa_from_the_provider_sealroom_asks_for_its_own_code(world: Sso
         )
         retry_token = re.search(r'name="login_token" value="([^"]+)"', wrong.text)
         assert retry_token is not None
-        world.clock.advance(seconds=30)
-        code = pyotp.TOTP(seed).at(world.clock.now())
+        sso_world.clock.advance(seconds=30)
+        code = pyotp.TOTP(seed).at(sso_world.clock.now())
         right = browser.post(
-            f"{world.base}/sso/totp", data={"totp": code, "login_token": retry_token.group(1), "next": "/"}
+            f"{sso_world.base}/sso/totp",
+            data={"totp": code, "login_token": retry_token.group(1), "next": "/"},
         )
         assert right.status_code == 200, right.text
-        session = world.api(browser, "GET", "/api/v1/session").json()
+        session = sso_world.api(browser, "GET", "/api/v1/session").json()
     assert session["username"] == username and session["mfa_verified_at"] is not None
-    assert world.events("session.open", username)[-1].details["mfa_source"] == "totp"
+    assert sso_world.events("session.open", username)[-1].details["mfa_source"] == "totp"
 
 
-def test_step_up_by_re_authenticating_at_the_provider(world: SsoWorld) -> None:
-    with world.browser() as browser:
-        username = _signed_in(world, browser, ["radiology-clinicians"])
-        before = world.api(browser, "GET", "/api/v1/session").json()["mfa_verified_at"]
-        world.clock.advance(minutes=5)
-        start = browser.get(f"{world.base}/sso/corp/step-up?next=/cases", follow_redirects=False)
+def test_step_up_by_re_authenticating_at_the_provider(sso_world: SsoWorld) -> None:
+    with sso_world.browser() as browser:
+        username = _signed_in(sso_world, browser, ["radiology-clinicians"])
+        before = sso_world.api(browser, "GET", "/api/v1/session").json()["mfa_verified_at"]
+        sso_world.clock.advance(minutes=5)
+        start = browser.get(f"{sso_world.base}/sso/corp/step-up?next=/cases", follow_redirects=False)
         query = parse_qs(urlsplit(start.headers["location"]).query)
         assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
-        answer = browser_sign_in(browser, f"{world.base}/sso/corp/step-up?next=/cases", username)
+        answer = browser_sign_in(browser, f"{sso_world.base}/sso/corp/step-up?next=/cases", username)
         assert answer.status_code == 200, answer.text
-        after = world.api(browser, "GET", "/api/v1/session").json()["mfa_verified_at"]
+        after = sso_world.api(browser, "GET", "/api/v1/session").json()["mfa_verified_at"]
         assert datetime.fromisoformat(after) - datetime.fromisoformat(before) >= timedelta(minutes=5)
-        verified = world.events("auth.mfa.verify", username)[-1]
+        verified = sso_world.events("auth.mfa.verify", username)[-1]
         assert verified.outcome == "success" and verified.details["mfa"] == "amr:mfa"
 
-        world.peer.set_account(username, groups=["radiology-clinicians"], amr=["pwd"])
-        refused = browser_sign_in(browser, f"{world.base}/sso/corp/step-up?next=/cases", username)
+        sso_world.peer.set_account(username, groups=["radiology-clinicians"], amr=["pwd"])
+        refused = browser_sign_in(browser, f"{sso_world.base}/sso/corp/step-up?next=/cases", username)
     assert refused.status_code == 401
-    assert world.events("auth.mfa.verify", username)[-1].reason == "mfa_not_asserted"
+    assert sso_world.events("auth.mfa.verify", username)[-1].reason == "mfa_not_asserted"
 
 
 # -- roles and account state follow the provider -----------------------------------------------------
 
 
-def test_group_changes_reach_open_sessions_within_the_recheck_interval(world: SsoWorld) -> None:
-    with world.browser() as browser:
-        username = _signed_in(world, browser, ["radiology-clinicians"])
-        session_id = world.api(browser, "GET", "/api/v1/session").json()["session_id"]
-        world.peer.set_account(username, groups=["records-auditors"], amr=["mfa"])
-        assert world.api(browser, "GET", "/api/v1/session").json()["roles"] == ["clinician"]  # not yet due
+def test_group_changes_reach_open_sessions_within_the_recheck_interval(sso_world: SsoWorld) -> None:
+    with sso_world.browser() as browser:
+        username = _signed_in(sso_world, browser, ["radiology-clinicians"])
+        session_id = sso_world.api(browser, "GET", "/api/v1/session").json()["session_id"]
+        sso_world.peer.set_account(username, groups=["records-auditors"], amr=["mfa"])
+        assert sso_world.api(browser, "GET", "/api/v1/session").json()["roles"] == [
+            "clinician"
+        ]  # not yet due
 
-        world.clock.advance(minutes=2)
-        assert world.api(browser, "GET", "/api/v1/session").json()["roles"] == ["auditor"]
-        change = world.events("auth.sso.roles", username)[-1]
+        sso_world.clock.advance(minutes=2)
+        assert sso_world.api(browser, "GET", "/api/v1/session").json()["roles"] == ["auditor"]
+        change = sso_world.events("auth.sso.roles", username)[-1]
         assert change.details["trigger"] == "recheck"
         assert (change.details["added"], change.details["removed"]) == (["auditor"], ["clinician"])
 
-        world.peer.set_account(username, groups=["canteen-committee"], amr=["mfa"])
-        world.clock.advance(minutes=2)
-        ended = world.api(browser, "GET", "/api/v1/session")
+        sso_world.peer.set_account(username, groups=["canteen-committee"], amr=["mfa"])
+        sso_world.clock.advance(minutes=2)
+        ended = sso_world.api(browser, "GET", "/api/v1/session")
     assert ended.status_code == 401
-    assert world.session_row(session_id).end_reason == "sso_roles_removed"
-    with world.browser() as again:
-        refused = world.sign_in(again, username)
+    assert sso_world.session_row(session_id).end_reason == "sso_roles_removed"
+    with sso_world.browser() as again:
+        refused = sso_world.sign_in(again, username)
     assert refused.status_code == 401 and "none of your groups" in refused.text
-    assert world.events("auth.sso.login", username)[-1].reason == "no_role_mapped"
+    assert sso_world.events("auth.sso.login", username)[-1].reason == "no_role_mapped"
 
 
-def test_a_person_disabled_at_the_provider_cannot_sign_in_and_their_session_ends(world: SsoWorld) -> None:
-    with world.browser() as browser:
-        username = _signed_in(world, browser, ["radiology-clinicians"])
-        session_id = world.api(browser, "GET", "/api/v1/session").json()["session_id"]
-        world.peer.set_account(username, groups=["radiology-clinicians"], amr=["mfa"], disabled=True)
-        world.clock.advance(minutes=2)
-        ended = world.api(browser, "GET", "/api/v1/session")
+def test_a_person_disabled_at_the_provider_cannot_sign_in_and_their_session_ends(sso_world: SsoWorld) -> None:
+    with sso_world.browser() as browser:
+        username = _signed_in(sso_world, browser, ["radiology-clinicians"])
+        session_id = sso_world.api(browser, "GET", "/api/v1/session").json()["session_id"]
+        sso_world.peer.set_account(username, groups=["radiology-clinicians"], amr=["mfa"], disabled=True)
+        sso_world.clock.advance(minutes=2)
+        ended = sso_world.api(browser, "GET", "/api/v1/session")
     assert ended.status_code == 401
-    assert world.session_row(session_id).end_reason == "sso_account_refused"
-    assert world.events("auth.sso.recheck", username)[-1].reason == "refused_by_provider"
-    with world.browser() as again:
-        refused = world.sign_in(again, username)
+    assert sso_world.session_row(session_id).end_reason == "sso_account_refused"
+    assert sso_world.events("auth.sso.recheck", username)[-1].reason == "refused_by_provider"
+    with sso_world.browser() as again:
+        refused = sso_world.sign_in(again, username)
     assert refused.status_code in (400, 403) and "sealroom_session" not in str(again.cookies)
 
 
@@ -382,11 +239,11 @@ def _note() -> bytes:
     return buffer.getvalue()
 
 
-def _ingest_note(world: SsoWorld) -> str:
+def _ingest_note(sso_world: SsoWorld) -> str:
     """A scanned note filed into the clinical case by the intake user (a local account)."""
-    workspace = world.workspace
-    world.clock.advance(seconds=30)
-    code = pyotp.TOTP(world.secrets["nora"]).at(world.clock.now())
+    workspace = sso_world.workspace
+    sso_world.clock.advance(seconds=30)
+    code = pyotp.TOTP(sso_world.secrets["nora"]).at(sso_world.clock.now())
     intake, _ = workspace.sessions.open(
         workspace.identity.authenticate("nora", PASSWORD, code), mfa_verified=True
     )
@@ -396,25 +253,25 @@ def _ingest_note(world: SsoWorld) -> str:
     return image_id
 
 
-def test_back_channel_logout_ends_the_session_and_purges_its_material(world: SsoWorld) -> None:
-    workspace = world.workspace
-    image_id = _ingest_note(world)
-    with world.browser() as browser:
-        username = _signed_in(world, browser, ["radiology-clinicians"])
+def test_back_channel_logout_ends_the_session_and_purges_its_material(sso_world: SsoWorld) -> None:
+    workspace = sso_world.workspace
+    image_id = _ingest_note(sso_world)
+    with sso_world.browser() as browser:
+        username = _signed_in(sso_world, browser, ["radiology-clinicians"])
         workspace.grants.create_grant(
             username, CLINICAL_CASE, purpose="care", duration=timedelta(hours=1), granted_by="operator:test"
         )
-        session_id = world.api(browser, "GET", "/api/v1/session").json()["session_id"]
-        analysed = world.api(browser, "POST", f"/api/v1/images/{image_id}/analyses", json={})
+        session_id = sso_world.api(browser, "GET", "/api/v1/session").json()["session_id"]
+        analysed = sso_world.api(browser, "POST", f"/api/v1/images/{image_id}/analyses", json={})
         assert analysed.status_code == 200, analysed.text
         assert workspace.sessions.material.held_ids(session_id) == [image_id]
 
-        idp_logout(browser, world.peer)
+        idp_logout(browser, sso_world.peer)
 
         assert workspace.sessions.material.held_ids(session_id) == []
-        assert world.api(browser, "GET", "/api/v1/session").status_code == 401
-    assert world.session_row(session_id).end_reason == "idp_logout"
-    logout = world.events("auth.sso.logout", "sso:corp")[-1]
+        assert sso_world.api(browser, "GET", "/api/v1/session").status_code == 401
+    assert sso_world.session_row(session_id).end_reason == "idp_logout"
+    logout = sso_world.events("auth.sso.logout", "sso:corp")[-1]
     assert logout.outcome == "success" and logout.details["sessions_ended"] == [session_id]
     with workspace.db() as db:
         purge = db.scalars(
@@ -425,24 +282,26 @@ def test_back_channel_logout_ends_the_session_and_purges_its_material(world: Sso
     assert purge.details["images_purged"] == [image_id]
 
 
-def test_sealroom_logout_goes_on_to_the_providers_logout(world: SsoWorld) -> None:
-    with world.browser() as browser:
-        _username = _signed_in(world, browser, ["radiology-clinicians"])
-        home = browser.get(f"{world.base}/cases")
+def test_sealroom_logout_goes_on_to_the_providers_logout(sso_world: SsoWorld) -> None:
+    with sso_world.browser() as browser:
+        _username = _signed_in(sso_world, browser, ["radiology-clinicians"])
+        home = browser.get(f"{sso_world.base}/cases")
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', home.text)
         assert csrf is not None
-        out = browser.post(f"{world.base}/logout", data={"csrf_token": csrf.group(1)}, follow_redirects=False)
+        out = browser.post(
+            f"{sso_world.base}/logout", data={"csrf_token": csrf.group(1)}, follow_redirects=False
+        )
     assert out.status_code == 303 and "cookies" in out.headers["clear-site-data"]
     target = urlsplit(out.headers["location"])
     query = parse_qs(target.query)
-    assert f"{target.scheme}://{target.netloc}" == world.peer.issuer
-    assert query["post_logout_redirect_uri"] == [f"{world.base}/signed-out"] and "id_token_hint" in query
+    assert f"{target.scheme}://{target.netloc}" == sso_world.peer.issuer
+    assert query["post_logout_redirect_uri"] == [f"{sso_world.base}/signed-out"] and "id_token_hint" in query
 
 
-def _logout_token(world: SsoWorld, key: dict[str, str], **overrides: Any) -> str:
+def _logout_token(sso_world: SsoWorld, key: dict[str, str], **overrides: Any) -> str:
     now = int(time.time())
     claims = {
-        "iss": world.peer.issuer,
+        "iss": sso_world.peer.issuer,
         "aud": CLIENT_ID,
         "iat": now,
         "jti": uuid.uuid4().hex,
@@ -453,30 +312,30 @@ def _logout_token(world: SsoWorld, key: dict[str, str], **overrides: Any) -> str
     return jwt.encode({"alg": "RS256", "kid": key["kid"]}, claims, RSAKey.import_key(key))
 
 
-def test_logout_tokens_that_are_forged_replayed_or_not_for_sealroom_are_refused(world: SsoWorld) -> None:
-    url = f"{world.base}/sso/corp/backchannel-logout"
-    good = _logout_token(world, world.peer.signing_key())
+def test_logout_tokens_that_are_forged_replayed_or_not_for_sealroom_are_refused(sso_world: SsoWorld) -> None:
+    url = f"{sso_world.base}/sso/corp/backchannel-logout"
+    good = _logout_token(sso_world, sso_world.peer.signing_key())
     assert httpx.post(url, data={"logout_token": good}).status_code == 200
     cases = {
         "replayed_token": good,
-        "bad_signature": _logout_token(world, world.peer.foreign_key()),
-        "wrong_audience": _logout_token(world, world.peer.signing_key(), aud="another-client"),
-        "not_a_logout_token": _logout_token(world, world.peer.signing_key(), events={}),
-        "unknown_issuer": _logout_token(world, world.peer.signing_key(), iss="http://localhost:1"),
+        "bad_signature": _logout_token(sso_world, sso_world.peer.foreign_key()),
+        "wrong_audience": _logout_token(sso_world, sso_world.peer.signing_key(), aud="another-client"),
+        "not_a_logout_token": _logout_token(sso_world, sso_world.peer.signing_key(), events={}),
+        "unknown_issuer": _logout_token(sso_world, sso_world.peer.signing_key(), iss="http://localhost:1"),
     }
     for reason, token in cases.items():
         answer = httpx.post(url, data={"logout_token": token})
         assert (answer.status_code, answer.json()["error_description"]) == (400, reason)
-    refused = [e.reason for e in world.events("auth.sso.logout", "sso:corp") if e.outcome == "failure"]
+    refused = [e.reason for e in sso_world.events("auth.sso.logout", "sso:corp") if e.outcome == "failure"]
     assert refused[-len(cases) :] == list(cases)
 
 
 # -- API bearer tokens ---------------------------------------------------------------------------------
 
 
-def _api_token(world: SsoWorld, username: str) -> dict[str, Any]:
+def _api_token(sso_world: SsoWorld, username: str) -> dict[str, Any]:
     """An access token for Sealroom's API, obtained as a command-line client would (code flow + PKCE)."""
-    discovery = world.peer.discovery()
+    discovery = sso_world.peer.discovery()
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     with httpx.Client(timeout=20) as browser:
@@ -523,14 +382,14 @@ def _api_token(world: SsoWorld, username: str) -> dict[str, Any]:
     return issued
 
 
-def _bearer(world: SsoWorld, token: str) -> httpx.Response:
-    return httpx.get(f"{world.base}/api/v1/session", headers={"authorization": f"Bearer {token}"})
+def _bearer(sso_world: SsoWorld, token: str) -> httpx.Response:
+    return httpx.get(f"{sso_world.base}/api/v1/session", headers={"authorization": f"Bearer {token}"})
 
 
-def _sign(world: SsoWorld, key: dict[str, str], **overrides: Any) -> str:
+def _sign(sso_world: SsoWorld, key: dict[str, str], **overrides: Any) -> str:
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": world.peer.issuer,
+        "iss": sso_world.peer.issuer,
         "aud": API_RESOURCE,
         "sub": "forged-person",
         "iat": now,
@@ -542,51 +401,51 @@ def _sign(world: SsoWorld, key: dict[str, str], **overrides: Any) -> str:
     return jwt.encode({"alg": "RS256", "kid": key["kid"]}, claims, RSAKey.import_key(key))
 
 
-def test_api_clients_use_the_providers_access_tokens(world: SsoWorld) -> None:
-    username = _person(world, ["records-auditors"], amr=["mfa"])
-    issued = _api_token(world, username)
+def test_api_clients_use_the_providers_access_tokens(sso_world: SsoWorld) -> None:
+    username = sso_world.person(["records-auditors"], amr=["mfa"])
+    issued = _api_token(sso_world, username)
 
-    first = _bearer(world, issued["access_token"])
+    first = _bearer(sso_world, issued["access_token"])
     assert first.status_code == 200, first.text
     assert first.json()["username"] == username and first.json()["roles"] == ["auditor"]
-    again = _bearer(world, issued["access_token"])
+    again = _bearer(sso_world, issued["access_token"])
     assert again.json()["session_id"] == first.json()["session_id"]
-    assert world.events("auth.sso.token", username)[-1].outcome == "success"
+    assert sso_world.events("auth.sso.token", username)[-1].outcome == "success"
 
     logout = httpx.post(
-        f"{world.base}/api/v1/logout", headers={"authorization": f"Bearer {issued['access_token']}"}
+        f"{sso_world.base}/api/v1/logout", headers={"authorization": f"Bearer {issued['access_token']}"}
     )
     assert logout.status_code == 200
-    assert _bearer(world, issued["access_token"]).status_code == 401  # an ended session is not reopened
+    assert _bearer(sso_world, issued["access_token"]).status_code == 401  # an ended session is not reopened
 
 
-def test_forged_expired_and_misdirected_tokens_are_refused_with_the_reason(world: SsoWorld) -> None:
-    key = world.peer.signing_key()
+def test_forged_expired_and_misdirected_tokens_are_refused_with_the_reason(sso_world: SsoWorld) -> None:
+    key = sso_world.peer.signing_key()
     past = int(time.time()) - 3600
     cases = {
-        "bad_signature": _sign(world, world.peer.foreign_key()),
-        "expired": _sign(world, key, iat=past - 600, exp=past),
-        "wrong_audience": _sign(world, key, aud=CLIENT_ID),
-        "unknown_issuer": _sign(world, key, iss="https://idp.elsewhere.example"),
+        "bad_signature": _sign(sso_world, sso_world.peer.foreign_key()),
+        "expired": _sign(sso_world, key, iat=past - 600, exp=past),
+        "wrong_audience": _sign(sso_world, key, aud=CLIENT_ID),
+        "unknown_issuer": _sign(sso_world, key, iss="https://idp.elsewhere.example"),
     }
     for reason, token in cases.items():
-        answer = _bearer(world, token)
+        answer = _bearer(sso_world, token)
         assert answer.status_code == 401, (reason, answer.text)
-        assert world.events("auth.sso.token")[-1].reason == reason
-    tampered = _sign(world, key)
+        assert sso_world.events("auth.sso.token")[-1].reason == reason
+    tampered = _sign(sso_world, key)
     header, payload, signature = tampered.split(".")
     claims = base64.urlsafe_b64decode(payload + "==").replace(b"forged-person", b"forged-persoX")
     altered = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
-    assert _bearer(world, f"{header}.{altered}.{signature}").status_code == 401
-    assert world.events("auth.sso.token")[-1].reason == "bad_signature"
+    assert _bearer(sso_world, f"{header}.{altered}.{signature}").status_code == 401
+    assert sso_world.events("auth.sso.token")[-1].reason == "bad_signature"
 
 
-def test_key_rotation_at_the_provider_is_picked_up(world: SsoWorld) -> None:
-    old_key = world.peer.signing_key()
-    world.peer.rotate_keys()
-    with world.browser() as browser:
-        username = _signed_in(world, browser, ["radiology-clinicians"])
-        assert world.api(browser, "GET", "/api/v1/session").json()["username"] == username
-    assert _bearer(world, _api_token(world, username)["access_token"]).status_code == 200
-    assert _bearer(world, _sign(world, old_key)).status_code == 401
-    assert world.events("auth.sso.token")[-1].reason == "bad_signature"
+def test_key_rotation_at_the_provider_is_picked_up(sso_world: SsoWorld) -> None:
+    old_key = sso_world.peer.signing_key()
+    sso_world.peer.rotate_keys()
+    with sso_world.browser() as browser:
+        username = _signed_in(sso_world, browser, ["radiology-clinicians"])
+        assert sso_world.api(browser, "GET", "/api/v1/session").json()["username"] == username
+    assert _bearer(sso_world, _api_token(sso_world, username)["access_token"]).status_code == 200
+    assert _bearer(sso_world, _sign(sso_world, old_key)).status_code == 401
+    assert sso_world.events("auth.sso.token")[-1].reason == "bad_signature"
