@@ -454,6 +454,9 @@ class OidcProviderSettings(_Strict):
             raise ValueError("scopes must include 'openid'")
         if self.client_secret_env and self.client_secret_file:
             raise ValueError("give client_secret_env or client_secret_file, not both")
+        if self.api_audience is not None and self.api_audience == self.client_id:
+            # ID tokens are issued to client_id: they must never pass as API access tokens.
+            raise ValueError("api_audience must differ from client_id (use the API's own identifier)")
         for name in ("client_secret_file", "ca_bundle"):
             path = PurePosixPath(getattr(self, name) or ".")
             if path.is_absolute() or ".." in path.parts:

@@ -7,11 +7,12 @@ event of the class that fits its action:
 Sealroom action                            OCSF class (uid) and activity
 ========================================  ==========================================================
 ``auth.login``, ``auth.mfa.verify``,      Authentication (3002): Logon; ``auth.logout``,
-``integration.auth``                      ``session.end``, ``session.timeout``: Logoff
+``integration.auth``, ``auth.sso.login``, ``auth.sso.logout``, ``session.end``, ``session.timeout``:
+``auth.sso.token``, ``auth.sso.recheck``  Logoff; ``auth.sso.recheck``: Other
 ``session.open``                          Authorize Session (3003): Assign Privileges
 ``access.decision``, ``access.check``     Web Resource Access Activity (6004): Access Grant / Deny
 ``admin.grant.*``, ``access.grant.*``,    User Access Management (3005): Assign / Revoke Privileges
-``access.elevation.*``,
+``access.elevation.*``, ``auth.sso.roles``,
 ``access.break_glass``
 ``admin.user.*``, ``auth.mfa.enroll``,    Account Change (3001): Create, Enable, Disable, Password
 ``auth.mfa.reset``                        Change, MFA Factor Enable / Disable
@@ -67,12 +68,17 @@ _EXACT: Final[Mapping[str, tuple[int, int, str]]] = {
     "auth.login": (3002, 1, "Logon"),
     "auth.mfa.verify": (3002, 1, "Logon"),
     "integration.auth": (3002, 1, "Logon"),
+    "auth.sso.login": (3002, 1, "Logon"),
+    "auth.sso.token": (3002, 1, "Logon"),
+    "auth.sso.recheck": (3002, 99, "Other"),
     "auth.logout": (3002, 2, "Logoff"),
+    "auth.sso.logout": (3002, 2, "Logoff"),
     "session.end": (3002, 2, "Logoff"),
     "session.timeout": (3002, 2, "Logoff"),
     "session.open": (3003, 1, "Assign Privileges"),
     "admin.grant.create": (3005, 1, "Assign Privileges"),
     "access.elevation.grant": (3005, 1, "Assign Privileges"),
+    "auth.sso.roles": (3005, 1, "Assign Privileges"),
     "access.break_glass": (3005, 1, "Assign Privileges"),
     "admin.grant.revoke": (3005, 2, "Revoke Privileges"),
     "access.grant.expire": (3005, 2, "Revoke Privileges"),
@@ -147,6 +153,8 @@ def _classify(action: str, outcome: str, details: Mapping[str, Any]) -> tuple[in
         return (6004, 1, "Access Grant") if outcome == "allow" else (6004, 2, "Access Deny")
     if action == "analysis.run" and outcome == "success" and details.get("entity_counts"):
         return 2006, 1, "Create"
+    if action == "auth.sso.roles" and details.get("removed") and not details.get("added"):
+        return 3005, 2, "Revoke Privileges"
     if action in _EXACT:
         return _EXACT[action]
     words = set(action.replace("_", ".").split("."))

@@ -39,12 +39,30 @@ def _new_password(username: str) -> str:
 @handle_errors
 def user_add(
     username: str,
-    role: Annotated[list[str], typer.Option("--role", "-r", help="Role from sealroom.toml (repeatable).")],
+    role: Annotated[
+        list[str] | None, typer.Option("--role", "-r", help="Role from sealroom.toml (repeatable).")
+    ] = None,
     display_name: Annotated[str, typer.Option(help="Full name shown in the interface.")] = "",
+    sso: Annotated[
+        str | None,
+        typer.Option(
+            help="Provider from [sso.providers] this person signs in with (no password; roles "
+            "come from the provider's groups at each sign-in)."
+        ),
+    ] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
-    """Add a user (the password is asked for, or read from SEALROOM_NEW_PASSWORD)."""
+    """Add a user (the password is asked for, or read from SEALROOM_NEW_PASSWORD); with --sso, an
+    account that signs in only through that identity provider."""
     opened = open_workspace(workspace)
+    if sso is not None:
+        if role:
+            raise InputError("--role does not apply with --sso: the provider's groups give the roles")
+        user = opened.identity.add_sso_user(username, sso, display_name, actor=operator())
+        console.print(f"[green]Added[/] {user.username}: signs in through {sso}; roles come from its groups")
+        return
+    if not role:
+        raise InputError("give at least one --role (or --sso PROVIDER for a single-sign-on account)")
     user = opened.identity.add_user(username, _new_password(username), role, display_name, actor=operator())
     console.print(f"[green]Added[/] {user.username} with roles {', '.join(user.roles)}")
     console.print(f"Enrol a second factor next: sealroom user enroll-mfa {user.username}", highlight=False)
@@ -61,7 +79,9 @@ def user_list(workspace: WorkspaceOption = Path(".")) -> None:
             user.username,
             Text(user.display_name),
             ", ".join(user.roles),
-            "enrolled" if user.mfa_enrolled else "[yellow]none[/]",
+            "enrolled"
+            if user.mfa_enrolled
+            else (f"via {user.sso_provider}" if user.sso_provider else "[yellow]none[/]"),
             "[red]disabled[/]" if user.disabled else "active",
         )
     console.print(table)

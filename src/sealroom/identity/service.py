@@ -60,6 +60,8 @@ NO_SECOND_FACTOR = (
     "sign-in refused: this account has no second factor yet; "
     "an administrator must run 'sealroom user enroll-mfa' for it"
 )
+SSO_ONLY = "!sso"  # a marker no password verifies against, not a password
+"""The password hash of an account that signs in only through its identity provider."""
 LOGIN = "auth.login"
 STEP_UP = "auth.mfa.verify"
 
@@ -70,6 +72,25 @@ class MfaEnrollment:
 
     secret: str = field(repr=False)
     provisioning_uri: str = field(repr=False)
+
+
+def sso_account(username: str, provider: str, subject: str | None, display_name: str, now: datetime) -> User:
+    """A new account that signs in only through ``provider`` (as ``subject``, once known): no password,
+    no roles until the provider's groups give some."""
+    return User(
+        id=secrets.token_hex(16),
+        username=username,
+        display_name=display_name[:256],
+        password_hash=SSO_ONLY,
+        roles=[],
+        totp_secret_enc=None,
+        mfa_enrolled=False,
+        totp_last_step=0,
+        disabled=False,
+        created_at=now,
+        sso_provider=provider,
+        sso_subject=subject,
+    )
 
 
 def canonical_username(username: str) -> str:
@@ -157,6 +178,35 @@ class IdentityService:
                 outcome="success",
                 actor=actor,
                 details={"user": name, "roles": list(user.roles)},
+            )
+            db.commit()
+            return user
+
+    def add_sso_user(
+        self, username: str, provider: str, display_name: str = "", *, actor: str = "system"
+    ) -> User:
+        """Create an account that signs in only through ``provider`` (no password); it is linked to the
+        provider's person at their first sign-in, and its roles come from the provider's groups then."""
+        name = canonical_username(username)
+        if not USERNAME_PATTERN.match(name):
+            raise InputError("a username is 1-128 characters: letters, digits and . _ @ + -")
+        if provider not in self._settings.sso.providers:
+            raise InputError(
+                f"unknown identity provider {provider!r}; configured: {sorted(self._settings.sso.providers)}"
+            )
+        with self._db() as db:
+            if db.scalar(select(User.id).where(User.username == name)) is not None:
+                raise ConflictError(f"a user named {name!r} already exists")
+            user = sso_account(name, provider, None, display_name.strip(), self._clock.now())
+            db.add(user)
+            db.flush()
+            self._audit.record(
+                db,
+                category="admin",
+                action="admin.user.create",
+                outcome="success",
+                actor=actor,
+                details={"user": name, "roles": [], "provider": provider},
             )
             db.commit()
             return user

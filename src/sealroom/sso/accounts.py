@@ -7,7 +7,6 @@ or another provider's) is never taken over: the sign-in is refused until an admi
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,14 +15,10 @@ from sqlalchemy.orm import Session
 
 from sealroom.db.models import User
 from sealroom.errors import AuthenticationError
-from sealroom.identity.service import USERNAME_PATTERN, canonical_username
+from sealroom.identity.service import USERNAME_PATTERN, canonical_username, sso_account
 from sealroom.sso.context import SsoContext
 from sealroom.sso.mapping import map_roles
 from sealroom.sso.provider import OidcProvider
-
-NO_PASSWORD = "!sso"  # noqa: S105  # a marker, not a password
-"""Stored in place of a password hash for accounts that sign in only through a provider: no password
-verifies against it."""
 
 
 class SsoRefusedError(AuthenticationError):
@@ -90,20 +85,7 @@ def account_for(ctx: SsoContext, db: Session, provider: OidcProvider, claims: Ma
             f"for {provider.settings.display_name}",
             reason="not_provisioned",
         )
-    user = User(
-        id=secrets.token_hex(16),
-        username=username,
-        display_name=str(claims.get("name") or "")[:256],
-        password_hash=NO_PASSWORD,
-        roles=[],
-        totp_secret_enc=None,
-        mfa_enrolled=False,
-        totp_last_step=0,
-        disabled=False,
-        created_at=ctx.clock.now(),
-        sso_provider=provider.name,
-        sso_subject=subject,
-    )
+    user = sso_account(username, provider.name, subject, str(claims.get("name") or ""), ctx.clock.now())
     db.add(user)
     db.flush()
     ctx.record(

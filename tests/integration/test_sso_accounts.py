@@ -1,0 +1,95 @@
+"""Accounts and single sign-on without the provider being involved: password sign-in switched off for
+the whole workspace, and accounts that may only sign in through their provider."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from sealroom.api.app import create_app
+from sealroom.cli.main import app as cli
+from sealroom.clock import ManualClock
+from sealroom.db.models import AuditEvent
+from sealroom.workspace import Workspace
+from tests.conftest import PASSWORD, START
+from tests.sso_world import sso_config
+
+UNREACHABLE_ISSUER = "http://127.0.0.1:9"
+
+
+def _workspace(tmp_path: Path, template: tuple[Path, dict[str, str]], *, local_accounts: bool) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(template[0], root)
+    config = root / "sealroom.toml"
+    text = config.read_text(encoding="utf-8")
+    if not local_accounts:
+        text = text.replace("[login]\n", "[login]\nlocal_accounts = false\n", 1)
+    config.write_text(text + sso_config(UNREACHABLE_ISSUER, "https://sealroom.example.org"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def sso_only(tmp_path: Path, template: tuple[Path, dict[str, str]]) -> Iterator[Workspace]:
+    workspace = Workspace.open(_workspace(tmp_path, template, local_accounts=False), clock=ManualClock(START))
+    yield workspace
+    workspace.close()
+
+
+def _failures(workspace: Workspace, actor: str) -> list[str | None]:
+    with workspace.db() as db:
+        rows = db.scalars(
+            select(AuditEvent.reason).where(
+                AuditEvent.action == "auth.login", AuditEvent.actor == actor, AuditEvent.outcome == "failure"
+            )
+        )
+        return list(rows)
+
+
+def test_with_local_accounts_off_no_password_signs_in_and_the_page_offers_only_sso(
+    sso_only: Workspace, template: tuple[Path, dict[str, str]]
+) -> None:
+    with TestClient(create_app(sso_only, sweep=False)) as client:
+        refused = client.post(
+            "/api/v1/login", json={"username": "alex", "password": PASSWORD, "totp": "123456"}
+        )
+        page = client.get("/login")
+    assert refused.status_code == 401
+    assert "single sign-on" in refused.json()["message"]
+    assert _failures(sso_only, "alex") == ["local_accounts_disabled"]
+    assert page.status_code == 200
+    assert 'href="/sso/corp/login?next=/"' in page.text and 'name="password"' not in page.text
+
+
+def test_an_sso_account_cannot_use_a_password_and_says_no_more_than_any_failure(
+    tmp_path: Path, template: tuple[Path, dict[str, str]]
+) -> None:
+    root = _workspace(tmp_path, template, local_accounts=True)
+    runner = CliRunner()
+    added = runner.invoke(cli, ["user", "add", "dr.lee", "--sso", "corp", "--workspace", str(root)])
+    assert added.exit_code == 0, added.output
+    assert "roles come from its groups" in added.output
+    with_role = runner.invoke(
+        cli, ["user", "add", "dr.kim", "--sso", "corp", "--role", "clinician", "--workspace", str(root)]
+    )
+    assert with_role.exit_code != 0 and "--role does not apply" in with_role.output
+    unknown = runner.invoke(cli, ["user", "add", "dr.kim", "--sso", "okta", "--workspace", str(root)])
+    assert unknown.exit_code != 0 and "unknown identity provider" in unknown.output
+    listed = runner.invoke(cli, ["user", "list", "--workspace", str(root)])
+    assert "via corp" in listed.output
+
+    workspace = Workspace.open(root, clock=ManualClock(START))
+    try:
+        with TestClient(create_app(workspace, sweep=False)) as client:
+            sso_try = client.post("/api/v1/login", json={"username": "dr.lee", "password": "!sso"})
+            nobody = client.post("/api/v1/login", json={"username": "nobody.here", "password": "!sso"})
+        assert sso_try.status_code == nobody.status_code == 401
+        assert sso_try.json() == nobody.json()
+        assert _failures(workspace, "dr.lee") == ["sso_account"]
+    finally:
+        workspace.close()
