@@ -22,6 +22,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
 from sealroom.db.models import AuditEvent
+from sealroom.readiness.evaluate import evaluate
 from sealroom.vault.service import IngestRequest
 from tests.conftest import CLINICAL_CASE, PASSWORD
 from tests.oidc_peer import API_RESOURCE, browser_sign_in, idp_logout
@@ -449,3 +450,9 @@ def test_key_rotation_at_the_provider_is_picked_up(sso_world: SsoWorld) -> None:
     assert _bearer(sso_world, _api_token(sso_world, username)["access_token"]).status_code == 200
     assert _bearer(sso_world, _sign(sso_world, old_key)).status_code == 401
     assert sso_world.events("auth.sso.token")[-1].reason == "bad_signature"
+
+
+def test_readiness_checks_the_provider_live(sso_world: SsoWorld) -> None:
+    check = evaluate(sso_world.workspace).check("b.sso")
+    assert (check.status, check.remedy) == ("pass", None)
+    assert "1 provider(s) answer" in check.detail

@@ -16,9 +16,10 @@ from sealroom.api.app import create_app
 from sealroom.cli.main import app as cli
 from sealroom.clock import ManualClock
 from sealroom.db.models import AuditEvent
+from sealroom.readiness.evaluate import evaluate
 from sealroom.workspace import Workspace
 from tests.conftest import PASSWORD, START
-from tests.sso_world import sso_config
+from tests.sso_world import SECRET_ENV, sso_config
 
 UNREACHABLE_ISSUER = "http://127.0.0.1:9"
 
@@ -93,3 +94,15 @@ def test_an_sso_account_cannot_use_a_password_and_says_no_more_than_any_failure(
         assert _failures(workspace, "dr.lee") == ["sso_account"]
     finally:
         workspace.close()
+
+
+def test_readiness_fails_on_a_provider_without_its_secret_or_out_of_reach(
+    sso_only: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_secret = evaluate(sso_only).check("b.sso")
+    assert no_secret.status == "fail" and f"set the environment variable {SECRET_ENV}" in no_secret.detail
+    monkeypatch.setenv(SECRET_ENV, "a-secret")
+    unreachable = evaluate(sso_only).check("b.sso")
+    assert unreachable.status == "fail"
+    assert "corp" in unreachable.detail and "cannot be reached" in unreachable.detail
+    assert unreachable.remedy is not None and "docs/sso.md" in unreachable.remedy

@@ -27,8 +27,8 @@ MAX_STEP_UP_MINUTES: Final = 60
 """A second-factor check older than this is hardly a step-up for the most sensitive level."""
 
 
-def check_access(db: Session, settings: Settings, now: datetime) -> Item:
-    """Item ``b``: roles, grants, MFA enrolment and step-up."""
+def check_access(db: Session, settings: Settings, now: datetime, *extra: Check) -> Item:
+    """Item ``b``: roles, grants, MFA enrolment and step-up (and ``extra`` checks made elsewhere)."""
     return Item(
         "b",
         TITLE,
@@ -38,6 +38,7 @@ def check_access(db: Session, settings: Settings, now: datetime) -> Item:
             _mfa(db, settings),
             _duties(db, settings),
             _step_up(settings),
+            *extra,
         ),
     )
 

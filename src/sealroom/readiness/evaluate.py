@@ -16,6 +16,7 @@ from sealroom.readiness.compliance import check_signoff
 from sealroom.readiness.confighash import config_sha256
 from sealroom.readiness.report import Item, ReadinessReport
 from sealroom.readiness.selftest import SELFTEST_ACTOR, purge_self_test
+from sealroom.readiness.sso_checks import check_sso
 from sealroom.readiness.usecases import check_use_cases
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def evaluate(
     with workspace.db() as db:
         items = (
             check_use_cases(db, settings),
-            check_access(db, settings, now),
+            check_access(db, settings, now, check_sso(workspace.sso.providers)),
             check_audit(
                 db,
                 settings,
