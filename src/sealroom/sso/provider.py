@@ -220,8 +220,15 @@ class OidcProvider:
             raise ProviderUnavailableError(
                 f"the userinfo endpoint answered {response.status_code}", reason="provider_error"
             )
-        claims = response.json()
-        return claims if isinstance(claims, dict) else None
+        try:
+            claims = response.json()
+        except ValueError:
+            claims = None
+        if not isinstance(claims, dict):
+            raise ProviderUnavailableError(
+                "the userinfo endpoint sent something other than JSON", reason="provider_error"
+            )
+        return claims
 
     def refresh(self, refresh_token: str) -> dict[str, Any] | None:
         """New tokens for a refresh token; None when the provider refuses it (account gone, revoked)."""

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from sealroom.db.models import SsoSessionLink, User
-from sealroom.errors import AuthenticationError, MfaRequiredError, SealroomError
+from sealroom.errors import AuthenticationError, MfaRequiredError, SealroomError, ThrottledError
 from sealroom.identity.service import IdentityService
 from sealroom.sessions import ActiveSession
 from sealroom.sso.accounts import SsoRefusedError, account_for, sync_roles
@@ -185,8 +185,9 @@ class SsoSignIn:
                 raise AuthenticationError("this sign-in has expired; start again")
         try:
             self._identity.verify_totp(user, code)
-        except AuthenticationError:
-            with ctx.db.begin() as db:  # put the step back: the person may type the code again
+        except (AuthenticationError, ThrottledError):
+            # Put the step back, no longer than it had: the person may type the code again.
+            with ctx.db.begin() as db:
                 ctx.store.put_pending(
                     db,
                     key,
@@ -196,6 +197,7 @@ class SsoSignIn:
                     now=now,
                     secrets=pending.secrets,
                     user_id=pending.user_id,
+                    expires_at=pending.expires_at,
                 )
             raise
         provider = ctx.provider(pending.provider)

@@ -35,6 +35,7 @@ class Pending:
     session_id: str | None
     user_id: str | None
     created_at: datetime
+    expires_at: datetime
     secrets: dict[str, Any]
 
 
@@ -64,8 +65,10 @@ class SsoStore:
         secrets: dict[str, Any],
         session_id: str | None = None,
         user_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> None:
-        """Remember a sign-in step under the browser's random ``key``."""
+        """Remember a sign-in step under the browser's random ``key`` (for ``PENDING_LIFETIME``, or
+        until ``expires_at`` when a step is put back)."""
         db.execute(delete(SsoPending).where(SsoPending.expires_at <= now))
         db.add(
             SsoPending(
@@ -77,7 +80,7 @@ class SsoStore:
                 session_id=session_id,
                 user_id=user_id,
                 created_at=now,
-                expires_at=now + PENDING_LIFETIME,
+                expires_at=expires_at or now + PENDING_LIFETIME,
             )
         )
 
@@ -91,7 +94,14 @@ class SsoStore:
             return None
         secrets = json.loads(self._keys.unseal(row.secret_enc, "sso:pending"))
         return Pending(
-            row.provider, row.purpose, row.next_path, row.session_id, row.user_id, row.created_at, secrets
+            row.provider,
+            row.purpose,
+            row.next_path,
+            row.session_id,
+            row.user_id,
+            row.created_at,
+            row.expires_at,
+            secrets,
         )
 
     def first_use(self, db: Session, kind: str, value: str, *, now: datetime, keep_until: datetime) -> bool:

@@ -104,11 +104,17 @@ def logout(request: Request, active: PageSession, _form: CheckedForm) -> Respons
     """End the session (destroying what it opened) and tell the browser to forget this site; a
     session opened through single sign-on goes on to the provider's logout, which ends that too."""
     workspace = _workspace(request)
-    idp_logout = workspace.sso.lifecycle.provider_logout_url(active.id)
+    lifecycle = workspace.sso.lifecycle
+    provider = lifecycle.provider_of_session(active.id)
+    idp_logout = lifecycle.provider_logout_url(active.id)
     workspace.sessions.end(active.id, "logout")
-    response: Response = (
-        RedirectResponse(idp_logout, status_code=303) if idp_logout else page(request, "signed_out.html")
-    )
+    if idp_logout and provider is not None:
+        # A page that moves on by itself, not a redirect: the CSP's form-action 'self' stops a form's
+        # redirect to another origin, and the provider session must end too (a shared workstation).
+        context = {"idp_logout": idp_logout, "idp": provider.settings.display_name}
+        response = page(request, "signing_out.html", context)
+    else:
+        response = page(request, "signed_out.html")
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from sealroom.api.deps import SESSION_COOKIE
-from sealroom.errors import AuthenticationError, NotFoundError, SealroomError
+from sealroom.errors import AuthenticationError, NotFoundError, SealroomError, ThrottledError
 from sealroom.sso.provider import ProviderUnavailableError
 from sealroom.sso.signin import SignInOutcome
 from sealroom.web.csrf import LOGIN_COOKIE, check_login_value, new_login_value
@@ -139,7 +139,7 @@ async def sso_totp(request: Request) -> Response:
             request.cookies.get(SECOND_FACTOR_COOKIE),
             form_text(form, "totp"),
         )
-    except AuthenticationError as exc:
+    except (AuthenticationError, ThrottledError) as exc:
         login_token = new_login_value()
         context = {"next": next_path, "problem": exc.message, "login_token": login_token}
         response = page(request, "sso_totp.html", context, status_code=exc.http_status)
