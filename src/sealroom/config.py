@@ -434,6 +434,9 @@ class OidcProviderSettings(_Strict):
     """``acr`` values that count as multi-factor (e.g. a provider's MFA policy name)."""
     api_audience: str | None = None
     """When set, API clients may present this provider's JWT access tokens issued for this audience."""
+    api_requires_mfa: bool = True
+    """With ``login.require_mfa``, an API token must itself show MFA (``amr``/``acr``); a provider that
+    cannot put them in access tokens needs this off, knowingly (the readiness check warns)."""
     jit_provisioning: bool = True
     """Create a Sealroom account at a person's first sign-in (it can act only once mapped to a role)."""
     recheck_minutes: int = Field(default=15, ge=1, le=24 * 60)

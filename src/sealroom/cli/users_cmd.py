@@ -50,6 +50,13 @@ def user_add(
             "come from the provider's groups at each sign-in)."
         ),
     ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            help="With --sso: the provider's subject ('sub') for this person, to link the account "
+            "now rather than at a first sign-in with exactly this username."
+        ),
+    ] = None,
     workspace: WorkspaceOption = Path("."),
 ) -> None:
     """Add a user (the password is asked for, or read from SEALROOM_NEW_PASSWORD); with --sso, an
@@ -58,9 +65,11 @@ def user_add(
     if sso is not None:
         if role:
             raise InputError("--role does not apply with --sso: the provider's groups give the roles")
-        user = opened.identity.add_sso_user(username, sso, display_name, actor=operator())
+        user = opened.identity.add_sso_user(username, sso, display_name, subject=subject, actor=operator())
         console.print(f"[green]Added[/] {user.username}: signs in through {sso}; roles come from its groups")
         return
+    if subject is not None:
+        raise InputError("--subject goes with --sso PROVIDER")
     if not role:
         raise InputError("give at least one --role (or --sso PROVIDER for a single-sign-on account)")
     user = opened.identity.add_user(username, _new_password(username), role, display_name, actor=operator())

@@ -183,10 +183,17 @@ class IdentityService:
             return user
 
     def add_sso_user(
-        self, username: str, provider: str, display_name: str = "", *, actor: str = "system"
+        self,
+        username: str,
+        provider: str,
+        display_name: str = "",
+        *,
+        subject: str | None = None,
+        actor: str = "system",
     ) -> User:
-        """Create an account that signs in only through ``provider`` (no password); it is linked to the
-        provider's person at their first sign-in, and its roles come from the provider's groups then."""
+        """Create an account that signs in only through ``provider`` (no password); its roles come from
+        the provider's groups at each sign-in. ``subject`` (the provider's ``sub`` for the person) links
+        it now; without it, the first sign-in whose username claim is exactly ``username`` links it."""
         name = canonical_username(username)
         if not USERNAME_PATTERN.match(name):
             raise InputError("a username is 1-128 characters: letters, digits and . _ @ + -")
@@ -197,7 +204,11 @@ class IdentityService:
         with self._db() as db:
             if db.scalar(select(User.id).where(User.username == name)) is not None:
                 raise ConflictError(f"a user named {name!r} already exists")
-            user = sso_account(name, provider, None, display_name.strip(), self._clock.now())
+            if subject is not None and db.scalar(
+                select(User.id).where(User.sso_provider == provider, User.sso_subject == subject)
+            ):
+                raise ConflictError(f"another account is already linked to that {provider} subject")
+            user = sso_account(name, provider, subject, display_name.strip(), self._clock.now())
             db.add(user)
             db.flush()
             self._audit.record(
@@ -206,7 +217,7 @@ class IdentityService:
                 action="admin.user.create",
                 outcome="success",
                 actor=actor,
-                details={"user": name, "roles": [], "provider": provider},
+                details={"user": name, "roles": [], "provider": provider, "linked": subject is not None},
             )
             db.commit()
             return user

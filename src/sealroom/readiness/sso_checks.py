@@ -33,6 +33,10 @@ def check_sso(providers: dict[str, OidcProvider]) -> Check:
             continue
         if not provider.settings.role_mapping:
             warnings.append(f"{name}: role_mapping is empty, so nobody signing in through it gets a role")
+        if provider.settings.api_audience and not provider.settings.api_requires_mfa:
+            warnings.append(
+                f"{name}: API tokens are accepted without multi-factor evidence (api_requires_mfa)"
+            )
         if not provider.settings.mfa_amr and not provider.settings.mfa_acr:
             warnings.append(
                 f"{name}: no amr/acr value counts as MFA, so every sign-in also asks for a Sealroom code"

@@ -62,7 +62,8 @@ def account_for(ctx: SsoContext, db: Session, provider: OidcProvider, claims: Ma
     if user is not None:
         return user
     claim = provider.settings.username_claim
-    username = canonical_username(str(claims.get(claim) or ""))
+    claimed = str(claims.get(claim) or "")
+    username = canonical_username(claimed)
     if not USERNAME_PATTERN.match(username):
         raise SsoRefusedError(
             f"{provider.settings.display_name} sent no usable username in the claim {claim!r}; "
@@ -71,8 +72,19 @@ def account_for(ctx: SsoContext, db: Session, provider: OidcProvider, claims: Ma
         )
     existing = db.scalar(select(User).where(User.username == username))
     if existing is not None:
-        if existing.sso_provider == provider.name and existing.sso_subject is None:
-            existing.sso_subject = subject  # created ahead of the first sign-in by an administrator
+        # An account an administrator created ahead of the first sign-in is linked only to a person
+        # whose claim is exactly its name: usernames are not unique identifiers at every provider, and
+        # case or spacing variants may belong to someone else.
+        if existing.sso_provider == provider.name and existing.sso_subject is None and claimed == username:
+            existing.sso_subject = subject
+            ctx.record(
+                db,
+                "auth.sso.link",
+                "success",
+                username,
+                category="admin",
+                details={"provider": provider.name, "claim": claim},
+            )
             return existing
         raise SsoRefusedError(
             f"a Sealroom account named {username!r} already exists and is not linked to "

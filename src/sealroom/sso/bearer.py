@@ -30,6 +30,12 @@ from sealroom.sso.tokens import TokenRefusedError, unverified_claims, validate_a
 BEARER_SIGN_IN = "auth.sso.token"
 
 
+MFA_NOT_SHOWN = (
+    "the access token does not show a multi-factor sign-in (amr/acr); sign in at {idp} with "
+    "multi-factor authentication and use the new token"
+)
+
+
 class SsoBearer:
     """Sessions for API clients presenting a provider's access token."""
 
@@ -81,6 +87,8 @@ class SsoBearer:
                     problem = ("disabled", "this Sealroom account is disabled")
                 elif not user.roles:
                     problem = ("no_role_mapped", "none of your groups gives you a role in Sealroom")
+                elif evidence is None and self._mfa_required(provider):
+                    problem = ("mfa_missing", MFA_NOT_SHOWN.format(idp=provider.settings.display_name))
                 db.flush()
                 db.expunge(user)
             if problem is not None:
@@ -133,6 +141,9 @@ class SsoBearer:
         except IntegrityError:  # the same token's first two requests raced; the other one opened it
             return ctx.sessions.resolve(token)
         return active
+
+    def _mfa_required(self, provider: OidcProvider) -> bool:
+        return self._ctx.settings.login.require_mfa and provider.settings.api_requires_mfa
 
     def _refused(self, actor: str, reason: str, provider: str | None) -> None:
         with self._ctx.db.begin() as db:

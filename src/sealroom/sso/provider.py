@@ -43,6 +43,8 @@ class ProviderMetadata:
     jwks_uri: str
     userinfo_endpoint: str | None
     end_session_endpoint: str | None
+    iss_parameter_supported: bool
+    """RFC 9207: the provider puts ``iss`` on every authorization response, so one without it is refused."""
 
 
 class OidcProvider:
@@ -53,6 +55,7 @@ class OidcProvider:
         self.settings = settings
         self._root = workspace_root
         self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
         self._metadata: ProviderMetadata | None = None
         self._keys: KeySet | None = None
         self._keys_fetched_at = 0.0
@@ -151,6 +154,8 @@ class OidcProvider:
                         jwks_uri=str(document["jwks_uri"]),
                         userinfo_endpoint=document.get("userinfo_endpoint"),
                         end_session_endpoint=document.get("end_session_endpoint"),
+                        iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
+                        is True,
                     )
                 except KeyError as exc:
                     raise ProviderUnavailableError(
@@ -160,26 +165,34 @@ class OidcProvider:
             return self._metadata
 
     def key_set(self, wanted_kid: str | None = None) -> KeySet:
-        """The provider's published keys; fetched again when ``wanted_kid`` is not among them."""
+        """The provider's published keys; fetched again when ``wanted_kid`` is not among them.
+
+        One fetch at a time, and at most one per ``jwks_min_refresh_seconds`` (counted from the
+        attempt, so failed fetches are limited too): concurrent tokens with made-up key ids wait for
+        the same answer instead of each asking the provider.
+        """
         metadata = self.metadata()
-        with self._lock:
-            known = self._keys is not None and (
-                wanted_kid is None or any(key.kid == wanted_kid for key in self._keys.keys)
-            )
-            recently = time.monotonic() - self._keys_fetched_at < self.settings.jwks_min_refresh_seconds
-            if self._keys is not None and (known or recently):
-                return self._keys
-        document = self._get_json(metadata.jwks_uri)
-        try:
-            keys = KeySet.import_key_set(document)  # type: ignore[arg-type]  # checked by joserfc
-        except Exception:  # any malformed key set: the provider's fault, said plainly
-            raise ProviderUnavailableError(
-                f"the published keys of {self.settings.display_name} cannot be read", reason="provider_error"
-            ) from None
-        with self._lock:
-            self._keys = keys
-            self._keys_fetched_at = time.monotonic()
-        return keys
+        with self._fetch_lock:
+            with self._lock:
+                keys = self._keys
+                known = keys is not None and (
+                    wanted_kid is None or any(k.kid == wanted_kid for k in keys.keys)
+                )
+                recently = time.monotonic() - self._keys_fetched_at < self.settings.jwks_min_refresh_seconds
+                if keys is not None and (known or recently):
+                    return keys
+                self._keys_fetched_at = time.monotonic()
+            document = self._get_json(metadata.jwks_uri)
+            try:
+                fetched = KeySet.import_key_set(document)  # type: ignore[arg-type]  # checked by joserfc
+            except Exception:  # any malformed key set: the provider's fault, said plainly
+                raise ProviderUnavailableError(
+                    f"the published keys of {self.settings.display_name} cannot be read",
+                    reason="provider_error",
+                ) from None
+            with self._lock:
+                self._keys = fetched
+            return fetched
 
     # -- calls ---------------------------------------------------------------------------------
 

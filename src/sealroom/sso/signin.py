@@ -133,7 +133,9 @@ class SsoSignIn:
         if problem is not None:
             raise AuthenticationError(problem, reason="bad_state")
         assert pending is not None
-        if issuer is not None and issuer != provider.settings.issuer:
+        if issuer != provider.settings.issuer and (
+            issuer is not None or provider.metadata().iss_parameter_supported
+        ):
             self._refused(actor, "unknown_issuer", {"provider": name})
             raise AuthenticationError("the sign-in came back from another identity provider; start again")
         if error or not code:

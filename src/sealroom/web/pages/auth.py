@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import segno
@@ -22,9 +23,15 @@ router = APIRouter(include_in_schema=False)
 ENROL_LINK = r"^[A-Za-z0-9_-]{20,64}$"
 
 
+LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x5b\x5d-\x7e]*")
+"""A path on this site: one leading slash not followed by another or a backslash, then printable ASCII
+without backslashes. Browsers drop tabs and newlines from addresses and read ``\\`` as ``/``, so
+``/<TAB>/evil.example`` would otherwise become ``//evil.example`` in a redirect or a meta refresh."""
+
+
 def local_path(candidate: str | None, default: str = "/") -> str:
-    """``candidate`` if it is a path on this site (not ``//host`` or ``/\\host``), else ``default``."""
-    if candidate and candidate.startswith("/") and not candidate.startswith(("//", "/\\")):
+    """``candidate`` if it is a path on this site (see ``LOCAL_PATH``), else ``default``."""
+    if candidate and len(candidate) <= 512 and LOCAL_PATH.fullmatch(candidate):
         return candidate
     return default
 
