@@ -44,9 +44,26 @@ def _free_port() -> int:
         return port
 
 
-def sso_config(issuer: str, public_url: str) -> str:
-    """The ``[sso]`` part of sealroom.toml these tests use."""
-    return f"""
+def sso_config(issuer: str, public_url: str, partner_issuer: str | None = None) -> str:
+    """The ``[sso]`` part of sealroom.toml these tests use (with a second provider, ``partner``, when
+    its issuer is given)."""
+    partner = (
+        ""
+        if partner_issuer is None
+        else f"""
+[sso.providers.partner]
+display_name = "Partner Clinic ID"
+issuer = "{partner_issuer}"
+client_id = "{CLIENT_ID}"
+client_secret_env = "{SECRET_ENV}"
+scopes = ["openid", "profile", "email", "groups"]
+api_audience = "{API_RESOURCE}"
+role_mapping = [{{ value = "imaging-staff", roles = ["clinician"] }}]
+"""
+    )
+    return (
+        partner
+        + f"""
 [sso]
 public_url = "{public_url}"
 
@@ -64,6 +81,7 @@ role_mapping = [
   {{ value = "records-auditors", roles = ["auditor"] }},
 ]
 """
+    )
 
 
 @dataclass
@@ -71,6 +89,8 @@ class SsoWorld:
     """The provider, a Sealroom server configured for it, and the workspace behind that server."""
 
     peer: OidcPeer
+    partner: OidcPeer
+    """A second provider, ``partner`` in the configuration (group ``imaging-staff`` → clinician)."""
     workspace: Workspace
     clock: ManualClock
     base: str
@@ -130,11 +150,21 @@ def running_sso_world(
         backchannel_logout_uri=f"{base}/sso/corp/backchannel-logout",
     )
     peer.add_client(CLI_CLIENT, CLIENT_SECRET, CLI_REDIRECT)
+    partner = OidcPeer(folder / "partner-idp")
+    partner.add_client(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        f"{base}/sso/partner/callback",
+        post_logout_redirect_uri=f"{base}/signed-out",
+        backchannel_logout_uri=f"{base}/sso/partner/backchannel-logout",
+    )
+    partner.add_client(CLI_CLIENT, CLIENT_SECRET, CLI_REDIRECT)
     peer.start()
+    partner.start()
     root = folder / "ws"
     shutil.copytree(template[0], root)
     with (root / "sealroom.toml").open("a", encoding="utf-8") as config:
-        config.write(sso_config(peer.issuer, base))
+        config.write(sso_config(peer.issuer, base, partner.issuer))
     monkey = pytest.MonkeyPatch()
     monkey.setenv(SECRET_ENV, CLIENT_SECRET)
     clock = ManualClock(datetime.now(UTC))
@@ -156,10 +186,11 @@ def running_sso_world(
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield SsoWorld(peer, workspace, clock, base, dict(template[1]))
+        yield SsoWorld(peer, partner, workspace, clock, base, dict(template[1]))
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         workspace.close()
         peer.close()
+        partner.close()
         monkey.undo()

@@ -26,7 +26,7 @@ from sealroom.db.models import AuditEvent
 from sealroom.readiness.evaluate import evaluate
 from sealroom.vault.service import IngestRequest
 from tests.conftest import CLINICAL_CASE, PASSWORD
-from tests.oidc_peer import API_RESOURCE, browser_sign_in, idp_logout
+from tests.oidc_peer import API_RESOURCE, OidcPeer, browser_sign_in, idp_logout
 from tests.sso_world import CLI_CLIENT, CLI_REDIRECT, CLIENT_ID, CLIENT_SECRET, SsoWorld
 
 
@@ -338,9 +338,9 @@ def test_logout_tokens_that_are_forged_replayed_or_not_for_sealroom_are_refused(
 # -- API bearer tokens ---------------------------------------------------------------------------------
 
 
-def _api_token(sso_world: SsoWorld, username: str) -> dict[str, Any]:
+def _api_token(sso_world: SsoWorld, username: str, peer: OidcPeer | None = None) -> dict[str, Any]:
     """An access token for Sealroom's API, obtained as a command-line client would (code flow + PKCE)."""
-    discovery = sso_world.peer.discovery()
+    discovery = (peer or sso_world.peer).discovery()
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     with httpx.Client(timeout=20) as browser:
@@ -459,4 +459,32 @@ def test_key_rotation_at_the_provider_is_picked_up(sso_world: SsoWorld) -> None:
 def test_readiness_checks_the_provider_live(sso_world: SsoWorld) -> None:
     check = evaluate(sso_world.workspace).check("b.sso")
     assert (check.status, check.remedy) == ("pass", None)
-    assert "1 provider(s) answer" in check.detail
+    assert "2 provider(s) answer" in check.detail
+
+
+def test_several_providers_sign_in_their_own_people_and_never_each_others(sso_world: SsoWorld) -> None:
+    page = httpx.get(f"{sso_world.base}/login")
+    assert "Sign in with Corp ID" in page.text and "Sign in with Partner Clinic ID" in page.text
+    username = f"p{uuid.uuid4().hex[:10]}"
+    sso_world.partner.set_account(username, groups=["imaging-staff"], amr=["mfa"])
+    with sso_world.browser() as browser:
+        answer = browser_sign_in(browser, f"{sso_world.base}/sso/partner/login", username)
+        assert answer.status_code == 200, answer.text
+        session = sso_world.api(browser, "GET", "/api/v1/session").json()
+    assert (session["username"], session["roles"]) == (username, ["clinician"])
+    assert sso_world.events("session.open", username)[-1].details["via"] == "sso:partner"
+    assert (
+        _bearer(sso_world, _api_token(sso_world, username, sso_world.partner)["access_token"]).status_code
+        == 200
+    )
+
+    # The same name at the other provider is another person: it gets nothing of this account.
+    sso_world.peer.set_account(username, groups=["radiology-clinicians"], amr=["mfa"])
+    with sso_world.browser() as browser:
+        other = sso_world.sign_in(browser, username)
+    assert other.status_code == 401 and "not linked to Corp ID" in other.text
+    assert sso_world.events("auth.sso.login", "sso:corp")[-1].reason == "account_conflict"
+    # A logout token of one provider does not end sessions through the other.
+    partner_says = _logout_token(sso_world, sso_world.partner.signing_key(), iss=sso_world.partner.issuer)
+    refused = httpx.post(f"{sso_world.base}/sso/corp/backchannel-logout", data={"logout_token": partner_says})
+    assert (refused.status_code, refused.json()["error_description"]) == (400, "bad_signature")
