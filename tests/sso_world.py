@@ -8,6 +8,10 @@ and is moved by hand to reach re-check intervals.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+import secrets
 import shutil
 import socket
 import threading
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -123,6 +128,56 @@ class SsoWorld:
             row = db.get(WorkspaceSession, session_id)
             assert row is not None
             return row
+
+    def cli_code(self, username: str, peer: OidcPeer | None = None) -> tuple[str, str]:
+        """An authorization code issued to the *command-line* client for Sealroom's API (code flow with
+        PKCE and the API resource, the provider's form filled in as ``username``), and its verifier."""
+        discovery = (peer or self.peer).discovery()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params = {
+            "client_id": CLI_CLIENT,
+            "response_type": "code",
+            "scope": "openid profile groups",
+            "redirect_uri": CLI_REDIRECT,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "resource": API_RESOURCE,
+            "state": "s",
+            "nonce": "n",
+        }
+        with httpx.Client(timeout=20) as browser:
+            response = browser.get(discovery["authorization_endpoint"], params=params)
+            for _ in range(20):
+                if response.is_redirect:
+                    target = response.headers["location"]
+                    if target.startswith(CLI_REDIRECT):
+                        return parse_qs(urlsplit(target).query)["code"][0], verifier
+                    response = browser.get(str(response.url.join(target)))
+                else:
+                    action = re.search(r'action="([^"]*login[^"]*)"', response.text)
+                    assert action is not None, response.text
+                    response = browser.post(str(response.url.join(action.group(1))), data={"login": username})
+        raise AssertionError("no code came back")
+
+    def cli_tokens(self, username: str, peer: OidcPeer | None = None) -> dict[str, Any]:
+        """Tokens of the command-line client: a JWT access token for Sealroom's API, an ID token (its
+        audience the command-line client) and a refresh token."""
+        code, verifier = self.cli_code(username, peer)
+        answer = httpx.post(
+            (peer or self.peer).discovery()["token_endpoint"],
+            auth=(CLI_CLIENT, CLIENT_SECRET),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CLI_REDIRECT,
+                "code_verifier": verifier,
+                "resource": API_RESOURCE,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        tokens: dict[str, Any] = answer.json()
+        return tokens
 
     def person(self, groups: list[str], amr: list[str] | None = None) -> str:
         """A new person at the provider (a fresh username per test keeps tests apart)."""

@@ -261,14 +261,7 @@ class SessionManager:
     def current(self, session_id: str) -> ActiveSession:
         """The open session ``session_id`` as it is now (roles re-read); ``SessionEndedError`` when over."""
         with self._db() as db:
-            found = db.execute(
-                select(WorkspaceSession, User)
-                .join(User, User.id == WorkspaceSession.user_id)
-                .where(WorkspaceSession.id == session_id)
-            ).first()
-            if found is None or found[0].ended_at is not None:
-                raise SessionEndedError(NO_SESSION)
-            return self._active(*found)
+            return self._active(*self._open_row(db, session_id))
 
     def is_open(self, session_id: str) -> bool:
         """Whether the session exists and has not ended."""
@@ -284,16 +277,19 @@ class SessionManager:
         Raises ``SessionEndedError`` when the session is over.
         """
         with self._db.begin() as db:
-            found = db.execute(
-                select(WorkspaceSession, User)
-                .join(User, User.id == WorkspaceSession.user_id)
-                .where(WorkspaceSession.id == session_id)
-            ).first()
-            if found is None or found[0].ended_at is not None:
-                raise SessionEndedError(NO_SESSION)
-            row, user = found
+            row, user = self._open_row(db, session_id)
             row.mfa_verified_at = self._clock.now()
             return self._active(row, user)
+
+    def _open_row(self, db: Session, session_id: str) -> tuple[WorkspaceSession, User]:
+        found = db.execute(
+            select(WorkspaceSession, User)
+            .join(User, User.id == WorkspaceSession.user_id)
+            .where(WorkspaceSession.id == session_id)
+        ).first()
+        if found is None or found[0].ended_at is not None:
+            raise SessionEndedError(NO_SESSION)
+        return found[0], found[1]
 
     def _expiry_reason(self, row: WorkspaceSession, now: datetime) -> str | None:
         if now >= row.absolute_expires_at:

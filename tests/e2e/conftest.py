@@ -154,12 +154,19 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def browser(chromium: Any, live: LiveServer, request: pytest.FixtureRequest) -> Iterator[Browser]:
     """A fresh browser context (no cookies, no cache) on the live server."""
+    yield from recording_browser(chromium, live.url, request)
+
+
+def recording_browser(chromium: Any, base: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """A fresh browser context on ``base`` recording every response and console line; screenshots go
+    under the test's name. Closed when the generator is."""
     context = chromium.new_context(viewport={"width": 1366, "height": 900})
     context.add_init_script(CSP_PROBE)
     page = context.new_page()
+    page.set_default_timeout(15_000)
     journey = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     shutil.rmtree(ARTIFACTS / journey, ignore_errors=True)
-    recorder = Browser(page, context, live.url, journey)
+    recorder = Browser(page, context, base, journey)
 
     def record(response: Any) -> None:
         try:

@@ -12,7 +12,6 @@ response is ``no-store``, and no Sealroom page reports a CSP violation.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ import pyotp
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.e2e.conftest import ARTIFACTS, CSP_PROBE, Browser, Recorded, assert_contained
+from tests.e2e.conftest import Browser, assert_contained, recording_browser
 from tests.sso_world import SsoWorld
 
 pytestmark = pytest.mark.e2e
@@ -38,25 +37,7 @@ def _real_time(sso_world: SsoWorld) -> None:
 @pytest.fixture
 def sso_browser(chromium: Any, sso_world: SsoWorld, request: pytest.FixtureRequest) -> Iterator[Browser]:
     """A fresh browser context (no cookies, no cache) on the Sealroom server of ``sso_world``."""
-    context = chromium.new_context(viewport={"width": 1366, "height": 900})
-    context.add_init_script(CSP_PROBE)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    journey = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
-    shutil.rmtree(ARTIFACTS / journey, ignore_errors=True)
-    recorder = Browser(page, context, sso_world.base, journey)
-
-    def record(response: Any) -> None:
-        try:
-            body = response.body() if response.status < 300 or response.status >= 400 else b""
-        except Exception:  # a body the browser did not keep (aborted navigation)
-            body = b""
-        recorder.responses.append(Recorded(response.url, response.status, dict(response.headers), body))
-
-    page.on("response", record)
-    page.on("console", lambda message: recorder.console.append(message.text))
-    yield recorder
-    context.close()
+    yield from recording_browser(chromium, sso_world.base, request)
 
 
 def _settle(browser: Browser) -> None:

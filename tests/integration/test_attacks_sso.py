@@ -6,7 +6,6 @@ guessing, logout-token abuse, key-set refetch storms, and secrets in the audit l
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import secrets
@@ -28,7 +27,7 @@ from sqlalchemy import text
 from sealroom.sso.provider import OidcProvider
 from tests.conftest import CLINICAL_CASE, PASSWORD
 from tests.oidc_peer import API_RESOURCE, browser_sign_in, public_jwk
-from tests.sso_world import CLI_CLIENT, CLI_REDIRECT, CLIENT_ID, CLIENT_SECRET, SsoWorld
+from tests.sso_world import CLIENT_ID, CLIENT_SECRET, SsoWorld
 
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -86,59 +85,6 @@ def _with_query(url: str, **changes: str | None) -> str:
 
 def _state_of(url: str) -> str:
     return parse_qs(urlsplit(url).query)["state"][0]
-
-
-def _cli_code(world: SsoWorld, username: str) -> tuple[str, str]:
-    """An authorization code issued to the *command-line* client (and its PKCE verifier)."""
-    discovery = world.peer.discovery()
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    with httpx.Client(timeout=20) as browser:
-        response = browser.get(
-            discovery["authorization_endpoint"],
-            params={
-                "client_id": CLI_CLIENT,
-                "response_type": "code",
-                "scope": "openid profile groups",
-                "redirect_uri": CLI_REDIRECT,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "resource": API_RESOURCE,
-                "state": "s",
-                "nonce": "n",
-            },
-        )
-        for _ in range(20):
-            if response.is_redirect:
-                target = response.headers["location"]
-                if target.startswith(CLI_REDIRECT):
-                    return parse_qs(urlsplit(target).query)["code"][0], verifier
-                response = browser.get(str(response.url.join(target)))
-            else:
-                action = re.search(r'action="([^"]*login[^"]*)"', response.text)
-                assert action is not None, response.text
-                response = browser.post(str(response.url.join(action.group(1))), data={"login": username})
-    raise AssertionError("no code came back")
-
-
-def _cli_tokens(world: SsoWorld, username: str) -> dict[str, Any]:
-    """Tokens of the command-line client: a JWT access token for Sealroom's API, an ID token (audience
-    the command-line client) and maybe a refresh token."""
-    code, verifier = _cli_code(world, username)
-    answer = httpx.post(
-        world.peer.discovery()["token_endpoint"],
-        auth=(CLI_CLIENT, CLIENT_SECRET),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CLI_REDIRECT,
-            "code_verifier": verifier,
-            "resource": API_RESOURCE,
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    tokens: dict[str, Any] = answer.json()
-    return tokens
 
 
 def _b64(data: bytes) -> str:
@@ -243,7 +189,7 @@ def test_a_code_from_another_sign_in_or_another_client_is_refused(sso_world: Sso
     attacker = sso_world.person(["radiology-clinicians"], amr=["mfa"])
     victim = sso_world.person(["records-auditors"], amr=["mfa"])
     attacker_code = parse_qs(urlsplit(_callback_url(sso_world, attacker)).query)["code"][0]
-    cli_code, _ = _cli_code(sso_world, attacker)
+    cli_code, _ = sso_world.cli_code(attacker)
     for code in (attacker_code, cli_code):
         with CapturingBrowser() as browser:
             url = _callback_url(sso_world, victim, browser)  # the victim's state, cookie and verifier
@@ -399,7 +345,7 @@ def test_forged_or_malformed_bearer_tokens_are_refused(sso_world: SsoWorld) -> N
 
 def test_an_id_token_or_a_refresh_token_is_not_an_api_credential(sso_world: SsoWorld) -> None:
     person = sso_world.person(["records-auditors"], amr=["mfa"])
-    tokens = _cli_tokens(sso_world, person)
+    tokens = sso_world.cli_tokens(person)
     answer = _bearer(sso_world, tokens["id_token"])
     assert answer.status_code == 401
     assert sso_world.events("auth.sso.token")[-1].reason == "wrong_audience"
@@ -412,7 +358,7 @@ def test_an_id_token_or_a_refresh_token_is_not_an_api_credential(sso_world: SsoW
 
 def test_an_ended_bearer_session_is_not_revived_by_a_re_encoded_token(sso_world: SsoWorld) -> None:
     person = sso_world.person(["records-auditors"], amr=["mfa"])
-    token = _cli_tokens(sso_world, person)["access_token"]
+    token = sso_world.cli_tokens(person)["access_token"]
     assert _bearer(sso_world, token).status_code == 200
     out = httpx.post(f"{sso_world.base}/api/v1/logout", headers={"authorization": f"Bearer {token}"})
     assert out.status_code == 200
@@ -439,7 +385,7 @@ def test_api_tokens_without_mfa_are_held_to_require_mfa_like_the_browser(sso_wor
         duration=timedelta(hours=1),
         granted_by="operator:test",
     )
-    token = _cli_tokens(sso_world, person)["access_token"]  # a stolen IdP password is all it takes
+    token = sso_world.cli_tokens(person)["access_token"]  # a stolen IdP password is all it takes
     answer = _bearer(sso_world, token)
     images = httpx.get(f"{sso_world.base}/api/v1/images", headers={"authorization": f"Bearer {token}"})
     assert answer.status_code == 401, (answer.json(), images.status_code)
@@ -488,7 +434,7 @@ def test_a_disabled_sealroom_account_cannot_sign_in_through_the_provider(sso_wor
         refused = sso_world.sign_in(again, person)
         assert refused.status_code == 401 and not _has_session(again)
     assert sso_world.events("auth.sso.login", person)[-1].reason == "disabled"
-    token = _cli_tokens(sso_world, person)["access_token"]
+    token = sso_world.cli_tokens(person)["access_token"]
     assert _bearer(sso_world, token).status_code == 401
     assert sso_world.events("auth.sso.token", person)[-1].reason == "disabled"
 
@@ -510,7 +456,7 @@ def test_a_person_with_no_mapped_group_gets_no_session(sso_world: SsoWorld) -> N
     with sso_world.browser() as browser:
         answer = sso_world.sign_in(browser, person)
         assert answer.status_code == 401 and not _has_session(browser)
-    token = _cli_tokens(sso_world, person)["access_token"]
+    token = sso_world.cli_tokens(person)["access_token"]
     assert _bearer(sso_world, token).status_code == 401
     assert sso_world.events("auth.sso.token", person)[-1].reason == "no_role_mapped"
 
@@ -648,7 +594,7 @@ def test_a_logout_token_for_a_subject_ends_only_that_persons_sso_sessions(sso_wo
 
 def test_no_secret_reaches_the_audit_log(sso_world: SsoWorld) -> None:
     person = sso_world.person(["records-auditors"], amr=["mfa"])
-    tokens = _cli_tokens(sso_world, person)
+    tokens = sso_world.cli_tokens(person)
     assert _bearer(sso_world, tokens["access_token"]).status_code == 200
     with CapturingBrowser() as browser:
         url = _callback_url(sso_world, person, browser)

@@ -5,7 +5,6 @@ API bearer tokens and key rotation (the set-up is ``tests/sso_world.py``)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import re
 import secrets
@@ -26,8 +25,8 @@ from sealroom.db.models import AuditEvent
 from sealroom.readiness.evaluate import evaluate
 from sealroom.vault.service import IngestRequest
 from tests.conftest import CLINICAL_CASE, PASSWORD
-from tests.oidc_peer import API_RESOURCE, OidcPeer, browser_sign_in, idp_logout
-from tests.sso_world import CLI_CLIENT, CLI_REDIRECT, CLIENT_ID, CLIENT_SECRET, SsoWorld
+from tests.oidc_peer import API_RESOURCE, browser_sign_in, idp_logout
+from tests.sso_world import CLIENT_ID, SsoWorld
 
 
 @pytest.fixture(autouse=True)
@@ -338,55 +337,6 @@ def test_logout_tokens_that_are_forged_replayed_or_not_for_sealroom_are_refused(
 # -- API bearer tokens ---------------------------------------------------------------------------------
 
 
-def _api_token(sso_world: SsoWorld, username: str, peer: OidcPeer | None = None) -> dict[str, Any]:
-    """An access token for Sealroom's API, obtained as a command-line client would (code flow + PKCE)."""
-    discovery = (peer or sso_world.peer).discovery()
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    with httpx.Client(timeout=20) as browser:
-        response = browser.get(
-            discovery["authorization_endpoint"],
-            params={
-                "client_id": CLI_CLIENT,
-                "response_type": "code",
-                "scope": "openid profile groups",
-                "redirect_uri": CLI_REDIRECT,
-                "code_challenge": challenge,
-                "code_challenge_method": "S256",
-                "resource": API_RESOURCE,
-                "state": "s",
-                "nonce": "n",
-            },
-        )
-        for _ in range(20):
-            if response.is_redirect:
-                target = response.headers["location"]
-                if target.startswith(CLI_REDIRECT):
-                    code = parse_qs(urlsplit(target).query)["code"][0]
-                    break
-                response = browser.get(str(response.url.join(target)))
-            else:
-                action = re.search(r'action="([^"]*login[^"]*)"', response.text)
-                assert action is not None, response.text
-                response = browser.post(str(response.url.join(action.group(1))), data={"login": username})
-        else:
-            raise AssertionError("no code came back")
-    token = httpx.post(
-        discovery["token_endpoint"],
-        auth=(CLI_CLIENT, CLIENT_SECRET),
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CLI_REDIRECT,
-            "code_verifier": verifier,
-            "resource": API_RESOURCE,
-        },
-    )
-    assert token.status_code == 200, token.text
-    issued: dict[str, Any] = token.json()
-    return issued
-
-
 def _bearer(sso_world: SsoWorld, token: str) -> httpx.Response:
     return httpx.get(f"{sso_world.base}/api/v1/session", headers={"authorization": f"Bearer {token}"})
 
@@ -408,7 +358,7 @@ def _sign(sso_world: SsoWorld, key: dict[str, str], **overrides: Any) -> str:
 
 def test_api_clients_use_the_providers_access_tokens(sso_world: SsoWorld) -> None:
     username = sso_world.person(["records-auditors"], amr=["mfa"])
-    issued = _api_token(sso_world, username)
+    issued = sso_world.cli_tokens(username)
 
     first = _bearer(sso_world, issued["access_token"])
     assert first.status_code == 200, first.text
@@ -451,7 +401,7 @@ def test_key_rotation_at_the_provider_is_picked_up(sso_world: SsoWorld) -> None:
     with sso_world.browser() as browser:
         username = _signed_in(sso_world, browser, ["radiology-clinicians"])
         assert sso_world.api(browser, "GET", "/api/v1/session").json()["username"] == username
-    assert _bearer(sso_world, _api_token(sso_world, username)["access_token"]).status_code == 200
+    assert _bearer(sso_world, sso_world.cli_tokens(username)["access_token"]).status_code == 200
     assert _bearer(sso_world, _sign(sso_world, old_key)).status_code == 401
     assert sso_world.events("auth.sso.token")[-1].reason == "bad_signature"
 
@@ -474,7 +424,7 @@ def test_several_providers_sign_in_their_own_people_and_never_each_others(sso_wo
     assert (session["username"], session["roles"]) == (username, ["clinician"])
     assert sso_world.events("session.open", username)[-1].details["via"] == "sso:partner"
     assert (
-        _bearer(sso_world, _api_token(sso_world, username, sso_world.partner)["access_token"]).status_code
+        _bearer(sso_world, sso_world.cli_tokens(username, sso_world.partner)["access_token"]).status_code
         == 200
     )
 

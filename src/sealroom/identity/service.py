@@ -93,6 +93,15 @@ def sso_account(username: str, provider: str, subject: str | None, display_name:
     )
 
 
+def _checked_username(username: str) -> str:
+    name = canonical_username(username)
+    if not USERNAME_PATTERN.match(name):
+        raise InputError(
+            "a username is 1-128 characters: letters, digits and . _ @ + - (starting with a letter or digit)"
+        )
+    return name
+
+
 def canonical_username(username: str) -> str:
     """Usernames are case-insensitive: stored and looked up stripped and in lower case."""
     return username.strip().lower()
@@ -144,12 +153,7 @@ class IdentityService:
         actor: str = "system",
     ) -> User:
         """Create a user; ``InputError`` for a bad name, weak password or unknown role, ``ConflictError``."""
-        name = canonical_username(username)
-        if not USERNAME_PATTERN.match(name):
-            raise InputError(
-                "a username is 1-128 characters: letters, digits and . _ @ + - "
-                "(starting with a letter or digit)"
-            )
+        name = _checked_username(username)
         unknown = sorted(set(roles) - set(self._settings.roles))
         if unknown:
             raise InputError(f"unknown roles {unknown}; the workspace defines {sorted(self._settings.roles)}")
@@ -169,18 +173,7 @@ class IdentityService:
                 disabled=False,
                 created_at=self._clock.now(),
             )
-            db.add(user)
-            db.flush()
-            self._audit.record(
-                db,
-                category="admin",
-                action="admin.user.create",
-                outcome="success",
-                actor=actor,
-                details={"user": name, "roles": list(user.roles)},
-            )
-            db.commit()
-            return user
+            return self._created(db, user, actor, {})
 
     def add_sso_user(
         self,
@@ -194,9 +187,7 @@ class IdentityService:
         """Create an account that signs in only through ``provider`` (no password); its roles come from
         the provider's groups at each sign-in. ``subject`` (the provider's ``sub`` for the person) links
         it now; without it, the first sign-in whose username claim is exactly ``username`` links it."""
-        name = canonical_username(username)
-        if not USERNAME_PATTERN.match(name):
-            raise InputError("a username is 1-128 characters: letters, digits and . _ @ + -")
+        name = _checked_username(username)
         if provider not in self._settings.sso.providers:
             raise InputError(
                 f"unknown identity provider {provider!r}; configured: {sorted(self._settings.sso.providers)}"
@@ -209,18 +200,22 @@ class IdentityService:
             ):
                 raise ConflictError(f"another account is already linked to that {provider} subject")
             user = sso_account(name, provider, subject, display_name.strip(), self._clock.now())
-            db.add(user)
-            db.flush()
-            self._audit.record(
-                db,
-                category="admin",
-                action="admin.user.create",
-                outcome="success",
-                actor=actor,
-                details={"user": name, "roles": [], "provider": provider, "linked": subject is not None},
-            )
-            db.commit()
-            return user
+            details = {"provider": provider, "linked": subject is not None}
+            return self._created(db, user, actor, details)
+
+    def _created(self, db: Session, user: User, actor: str, details: dict[str, object]) -> User:
+        db.add(user)
+        db.flush()
+        self._audit.record(
+            db,
+            category="admin",
+            action="admin.user.create",
+            outcome="success",
+            actor=actor,
+            details={"user": user.username, "roles": list(user.roles), **details},
+        )
+        db.commit()
+        return user
 
     def list_users(self) -> list[User]:
         """All users, by username."""

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from sealroom.db.models import SsoSessionLink, User
+from sealroom.db.models import User
 from sealroom.errors import AuthenticationError, SealroomError
 from sealroom.sessions import ActiveSession
 from sealroom.sso.accounts import SsoRefusedError, account_for, sync_roles
@@ -104,39 +103,18 @@ class SsoBearer:
         if problem is not None or user is None:
             reason, message = problem or ("bad_username", "")
             raise AuthenticationError(message, reason=reason)
-        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-
-        def attach(db: Session, session_id: str) -> None:
-            db.add(
-                SsoSessionLink(
-                    session_id=session_id,
-                    provider=provider.name,
-                    subject=str(claims["sub"]),
-                    idp_sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
-                    via="bearer",
-                    access_token_enc=ctx.store.seal(token, "access_token"),
-                    mfa_source=f"idp:{evidence}" if evidence else None,
-                    rechecked_at=ctx.clock.now(),
-                )
-            )
-            ctx.record(
-                db,
-                BEARER_SIGN_IN,
-                "success",
-                user.username,
-                session_id=session_id,
-                details={"provider": provider.name, "mfa": evidence, "roles": list(user.roles)},
-            )
-
-        details = {"via": f"sso:{provider.name}:bearer", "mfa_source": evidence}
         try:
-            active, _token = ctx.sessions.open(
+            active, _token = ctx.open_session(
                 user,
-                mfa_verified=evidence is not None,
-                token=token,
-                expires_at=expires,
-                details=details,
-                attach=attach,
+                provider.name,
+                action=BEARER_SIGN_IN,
+                via="bearer",
+                subject=str(claims["sub"]),
+                sid=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+                tokens={"access_token": token},
+                mfa_source=f"idp:{evidence}" if evidence else None,
+                bearer=token,
+                expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
             )
         except IntegrityError:  # the same token's first two requests raced; the other one opened it
             return ctx.sessions.resolve(token)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from sealroom.db.models import SsoSessionLink, User
+from sealroom.db.models import User
 from sealroom.errors import AuthenticationError, MfaRequiredError, SealroomError, ThrottledError
 from sealroom.identity.service import IdentityService
 from sealroom.sessions import ActiveSession
@@ -269,35 +269,16 @@ class SsoSignIn:
     def _open(
         self, provider: OidcProvider, user: User, found: dict[str, Any], mfa_source: str | None
     ) -> tuple[ActiveSession, str]:
-        ctx = self._ctx
-        store = ctx.store
-
-        def attach(db: Session, session_id: str) -> None:
-            db.add(
-                SsoSessionLink(
-                    session_id=session_id,
-                    provider=provider.name,
-                    subject=found["sub"],
-                    idp_sid=found.get("sid"),
-                    via="browser",
-                    id_token_enc=store.seal(found.get("id_token"), "id_token"),
-                    access_token_enc=store.seal(found.get("access_token"), "access_token"),
-                    refresh_token_enc=store.seal(found.get("refresh_token"), "refresh_token"),
-                    mfa_source=mfa_source,
-                    rechecked_at=ctx.clock.now(),
-                )
-            )
-            ctx.record(
-                db,
-                LOGIN,
-                "success",
-                user.username,
-                session_id=session_id,
-                details={"provider": provider.name, "mfa": mfa_source, "roles": list(user.roles)},
-            )
-
-        details = {"via": f"sso:{provider.name}", "mfa_source": mfa_source}
-        return ctx.sessions.open(user, mfa_verified=mfa_source is not None, details=details, attach=attach)
+        return self._ctx.open_session(
+            user,
+            provider.name,
+            action=LOGIN,
+            via="browser",
+            subject=found["sub"],
+            sid=found.get("sid"),
+            tokens={kind: found.get(kind) for kind in ("id_token", "access_token", "refresh_token")},
+            mfa_source=mfa_source,
+        )
 
     def _step_up(
         self,
