@@ -7,12 +7,12 @@ relying party's (on ``127.0.0.1``) live apart in one ``httpx.Client`` cookie jar
     if reason := node_available():
         pytest.skip(reason)
     with OidcPeer() as peer:                                   # port chosen now: peer.issuer is known
-        peer.add_client("sealroom", "s3cret", "http://127.0.0.1:8700/sso/callback",
-                        backchannel_logout_uri="http://127.0.0.1:8700/sso/backchannel-logout")
+        peer.add_client("sealroom", "s3cret", "http://127.0.0.1:8700/sso/corp/callback",
+                        backchannel_logout_uri="http://127.0.0.1:8700/sso/corp/backchannel-logout")
         peer.set_account("sam", groups=["clinicians"], amr=["pwd", "otp", "mfa"])
         peer.start()
         with httpx.Client() as browser:
-            answer = browser_sign_in(browser, "http://127.0.0.1:8700/sso/login", "sam")
+            answer = browser_sign_in(browser, "http://127.0.0.1:8700/sso/corp/login", "sam")
             peer.set_account("sam", groups=[], disabled=True)     # seen on the next userinfo / refresh
             idp_logout(browser, peer)                             # back-channel logout tokens go out
         peer.rotate_keys()                                        # restarts, publishing only the new key

@@ -160,11 +160,17 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def check_endpoint_url(
-    url: str, allow_plain_http: bool, *, setting: str = "base_url", carries: str = "images"
+    url: str,
+    allow_plain_http: bool,
+    *,
+    setting: str = "base_url",
+    carries: str = "images",
+    switch: str | None = "allow_plain_http",
 ) -> None:
     """Refuse an endpoint URL that is not http(s), carries credentials, or is plain http off loopback.
 
-    ``setting`` names the setting in messages; ``carries`` says what would cross the network."""
+    ``setting`` names the setting in messages; ``carries`` says what would cross the network;
+    ``switch`` is the setting that allows plain http (None: there is none)."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -173,9 +179,12 @@ def check_endpoint_url(
     if parts.username or parts.password:
         raise ValueError(f"{setting} must not carry credentials in the URL")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not allow_plain_http:
+        allow = (
+            f", or set {switch} = true for a trusted network" if switch else " (plain http only on loopback)"
+        )
         raise ValueError(
             f"{setting} {url!r} is plain http to another host: {carries} would cross the network "
-            "unencrypted; use https, or set allow_plain_http = true for a trusted network"
+            f"unencrypted; use https{allow}"
         )
 
 
@@ -484,7 +493,11 @@ class SsoSettings(_Strict):
             raise ValueError("public_url is required when providers are configured")
         if self.public_url is not None:
             check_endpoint_url(
-                self.public_url, False, setting="sso.public_url", carries="session cookies and tokens"
+                self.public_url,
+                False,
+                setting="sso.public_url",
+                carries="session cookies and tokens",
+                switch=None,
             )
         return self
 

@@ -432,7 +432,7 @@ def test_several_providers_sign_in_their_own_people_and_never_each_others(sso_wo
     sso_world.peer.set_account(username, groups=["radiology-clinicians"], amr=["mfa"])
     with sso_world.browser() as browser:
         other = sso_world.sign_in(browser, username)
-    assert other.status_code == 401 and "not linked to Corp ID" in other.text
+    assert other.status_code == 401 and "is not a Corp ID account" in other.text
     assert sso_world.events("auth.sso.login", "sso:corp")[-1].reason == "account_conflict"
     # A logout token of one provider does not end sessions through the other.
     partner_says = _logout_token(sso_world, sso_world.partner.signing_key(), iss=sso_world.partner.issuer)

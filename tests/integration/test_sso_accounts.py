@@ -30,7 +30,8 @@ def _workspace(tmp_path: Path, template: tuple[Path, dict[str, str]], *, local_a
     config = root / "sealroom.toml"
     text = config.read_text(encoding="utf-8")
     if not local_accounts:
-        text = text.replace("[login]\n", "[login]\nlocal_accounts = false\n", 1)
+        text = text.replace("\nlocal_accounts = true", "\nlocal_accounts = false", 1)
+        assert "local_accounts = false" in text
     config.write_text(text + sso_config(UNREACHABLE_ISSUER, "https://sealroom.example.org"), encoding="utf-8")
     return root
 
@@ -106,3 +107,27 @@ def test_readiness_fails_on_a_provider_without_its_secret_or_out_of_reach(
     assert unreachable.status == "fail"
     assert "corp" in unreachable.detail and "cannot be reached" in unreachable.detail
     assert unreachable.remedy is not None and "docs/sso.md" in unreachable.remedy
+
+
+def test_operators_are_told_what_to_fix(tmp_path: Path, template: tuple[Path, dict[str, str]]) -> None:
+    root = _workspace(tmp_path, template, local_accounts=False)
+    runner = CliRunner()
+    password_account = runner.invoke(
+        cli, ["user", "add", "bob", "--role", "intake", "--workspace", str(root)]
+    )
+    assert password_account.exit_code != 0 and "add it with --sso PROVIDER" in password_account.output
+    assert (
+        runner.invoke(cli, ["user", "add", "dr.park", "--sso", "corp", "--workspace", str(root)]).exit_code
+        == 0
+    )
+    listed = runner.invoke(cli, ["user", "list", "--workspace", str(root)])
+    assert "sso corp (not linked yet)" in listed.output
+    linked = runner.invoke(
+        cli, ["user", "link-sso", "dr.park", "--subject", "0f3c-77", "--workspace", str(root)]
+    )
+    assert linked.exit_code == 0, linked.output
+    assert "not linked yet" not in runner.invoke(cli, ["user", "list", "--workspace", str(root)]).output
+    local = runner.invoke(cli, ["user", "link-sso", "alex", "--subject", "x", "--workspace", str(root)])
+    assert local.exit_code != 0 and "local account" in local.output
+    serve = runner.invoke(cli, ["serve", "--workspace", str(root)], env={SECRET_ENV: ""})
+    assert serve.exit_code != 0 and f"set the environment variable {SECRET_ENV}" in serve.output

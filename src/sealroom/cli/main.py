@@ -82,6 +82,7 @@ def serve(
     from sealroom.api.app import create_app
 
     opened = open_workspace(workspace)
+    opened.sso.check_credentials()  # a missing client secret stops the start, not each sign-in
     server = opened.settings.server
     uvicorn.run(
         create_app(opened),

@@ -46,8 +46,8 @@ def user_add(
     sso: Annotated[
         str | None,
         typer.Option(
-            help="Provider from [sso.providers] this person signs in with (no password; roles "
-            "come from the provider's groups at each sign-in)."
+            help="Identity provider (a name under sso.providers) this person signs in with: no "
+            "password; roles come from the provider's groups at each sign-in."
         ),
     ] = None,
     subject: Annotated[
@@ -70,11 +70,29 @@ def user_add(
         return
     if subject is not None:
         raise InputError("--subject goes with --sso PROVIDER")
+    if not opened.settings.login.local_accounts:
+        raise InputError(
+            "password sign-in is turned off in this workspace (login.local_accounts = false): a password "
+            "account could never sign in; add it with --sso PROVIDER"
+        )
     if not role:
         raise InputError("give at least one --role (or --sso PROVIDER for a single-sign-on account)")
     user = opened.identity.add_user(username, _new_password(username), role, display_name, actor=operator())
     console.print(f"[green]Added[/] {user.username} with roles {', '.join(user.roles)}")
     console.print(f"Enrol a second factor next: sealroom user enroll-mfa {user.username}", highlight=False)
+
+
+@user_app.command("link-sso")
+@handle_errors
+def user_link_sso(
+    username: str,
+    subject: Annotated[str, typer.Option(help="The provider's subject ('sub') for this person.")],
+    workspace: WorkspaceOption = Path("."),
+) -> None:
+    """Link a single-sign-on account to its person at the provider (or correct a wrong link)."""
+    opened = open_workspace(workspace)
+    user = opened.identity.link_sso(username, subject, actor=operator())
+    console.print(f"[green]Linked[/] {user.username} to its {user.sso_provider} subject")
 
 
 @user_app.command("list")
@@ -91,9 +109,16 @@ def user_list(workspace: WorkspaceOption = Path(".")) -> None:
             "enrolled"
             if user.mfa_enrolled
             else (f"via {user.sso_provider}" if user.sso_provider else "[yellow]none[/]"),
-            "[red]disabled[/]" if user.disabled else "active",
+            _status(user.disabled, user.sso_provider, user.sso_subject),
         )
     console.print(table)
+
+
+def _status(disabled: bool, provider: str | None, subject: str | None) -> str:
+    state = "[red]disabled[/]" if disabled else "active"
+    if provider is None:
+        return state
+    return f"{state}, sso {provider}" + ("" if subject else " (not linked yet)")
 
 
 @user_app.command("disable")

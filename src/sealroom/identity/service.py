@@ -217,6 +217,34 @@ class IdentityService:
         db.commit()
         return user
 
+    def link_sso(self, username: str, subject: str, *, actor: str = "system") -> User:
+        """Link (or re-link, to correct a mistake) a single-sign-on account to the provider's person
+        ``subject``; refused when another account holds that subject. Audit: ``admin.user.link``."""
+        with self._db() as db:
+            user = self._load(db, username)
+            if user.sso_provider is None:
+                raise InputError(
+                    f"{user.username} is a local account; only single-sign-on accounts are linked"
+                )
+            taken = db.scalar(
+                select(User.username).where(
+                    User.sso_provider == user.sso_provider, User.sso_subject == subject, User.id != user.id
+                )
+            )
+            if taken is not None:
+                raise ConflictError(f"that {user.sso_provider} subject is already linked to {taken}")
+            user.sso_subject = subject
+            self._audit.record(
+                db,
+                category="admin",
+                action="admin.user.link",
+                outcome="success",
+                actor=actor,
+                details={"user": user.username, "provider": user.sso_provider},
+            )
+            db.commit()
+            return user
+
     def list_users(self) -> list[User]:
         """All users, by username."""
         with self._db() as db:

@@ -33,6 +33,8 @@ def check_sso(providers: dict[str, OidcProvider]) -> Check:
             continue
         if not provider.settings.role_mapping:
             warnings.append(f"{name}: role_mapping is empty, so nobody signing in through it gets a role")
+        if not provider.settings.client_secret_env and not provider.settings.client_secret_file:
+            warnings.append(f"{name}: no client secret, so Sealroom signs in as a public client (PKCE only)")
         if provider.settings.api_audience and not provider.settings.api_requires_mfa:
             warnings.append(
                 f"{name}: API tokens are accepted without multi-factor evidence (api_requires_mfa)"

@@ -22,7 +22,12 @@ from sealroom.sso.provider import OidcProvider
 
 
 class SsoRefusedError(AuthenticationError):
-    """A person the provider vouched for may not sign in to Sealroom (``reason`` says why)."""
+    """A person the provider vouched for may not sign in to Sealroom (``reason`` says why; ``username``
+    is the Sealroom name they would have, for the audit record)."""
+
+    def __init__(self, message: str, *, reason: str, username: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.username = username
 
 
 def sync_roles(
@@ -86,16 +91,25 @@ def account_for(ctx: SsoContext, db: Session, provider: OidcProvider, claims: Ma
                 details={"provider": provider.name, "claim": claim},
             )
             return existing
+        idp = provider.settings.display_name
+        if existing.sso_provider != provider.name:
+            problem = f"already exists and is not a {idp} account"
+        elif existing.sso_subject is None:
+            problem = f"waits for the {idp} person who signs in as exactly {username!r}, not {claimed!r}"
+        else:
+            problem = f"is linked to another {idp} person"
         raise SsoRefusedError(
-            f"a Sealroom account named {username!r} already exists and is not linked to "
-            f"{provider.settings.display_name}; an administrator must resolve this",
+            f"the Sealroom account {username!r} {problem}; an administrator must resolve this "
+            f"(sealroom user link-sso {username} --subject ...)",
             reason="account_conflict",
+            username=username,
         )
     if not provider.settings.jit_provisioning:
         raise SsoRefusedError(
             f"there is no Sealroom account for you yet; ask an administrator to create {username!r} "
             f"for {provider.settings.display_name}",
             reason="not_provisioned",
+            username=username,
         )
     user = sso_account(username, provider.name, subject, str(claims.get("name") or ""), ctx.clock.now())
     db.add(user)

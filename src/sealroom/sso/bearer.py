@@ -75,11 +75,12 @@ class SsoBearer:
         ctx = self._ctx
         evidence = mfa_evidence(provider.settings, claims)
         problem: tuple[str, str] | None = None
+        refused_name: str | None = None
         with ctx.db.begin() as db:
             try:
                 user: User | None = account_for(ctx, db, provider, claims)
             except SsoRefusedError as exc:
-                user, problem = None, (exc.reason, exc.message)
+                user, problem, refused_name = None, (exc.reason, exc.message), exc.username
             if user is not None:
                 sync_roles(ctx, db, provider, user, claims, "sign_in")
                 if user.disabled:
@@ -98,7 +99,7 @@ class SsoBearer:
                     "failure",
                     actor,
                     reason=problem[0],
-                    details={"provider": provider.name},
+                    details={"provider": provider.name, "user": refused_name},
                 )
         if problem is not None or user is None:
             reason, message = problem or ("bad_username", "")

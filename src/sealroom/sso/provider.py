@@ -22,7 +22,7 @@ from joserfc.jwk import KeySet
 
 from sealroom.analysis.model.credentials import read_key_file
 from sealroom.config import OidcProviderSettings
-from sealroom.errors import AuthenticationError, ConfigError, SealroomError
+from sealroom.errors import AuthenticationError, SealroomError
 
 MAX_DOCUMENT_BYTES = 512 * 1024
 
@@ -77,13 +77,19 @@ class OidcProvider:
         if settings.client_secret_env:
             value = os.environ.get(settings.client_secret_env, "").strip()
             if not value:
-                raise ConfigError(
-                    f"sso provider {self.name!r}: set the environment variable {settings.client_secret_env}"
+                raise ProviderUnavailableError(
+                    f"sign-in through {settings.display_name} is not set up on this server: its client "
+                    f"secret is missing (set the environment variable {settings.client_secret_env} for "
+                    "the sealroom serve process)",
+                    reason="client_secret_missing",
                 )
             return value
         if settings.client_secret_file:
-            label = f"sso provider {self.name}"
-            return read_key_file(label, self._root / settings.client_secret_file, settings.client_secret_file)
+            path = self._root / settings.client_secret_file
+            try:
+                return read_key_file(self.name, path, settings.client_secret_file, owner="sso provider")
+            except SealroomError as exc:
+                raise ProviderUnavailableError(exc.message, reason="client_secret_missing") from None
         return None
 
     def oauth_client(
@@ -141,9 +147,11 @@ class OidcProvider:
                 issuer = self.settings.issuer.rstrip("/")
                 document = self._get_json(issuer + "/.well-known/openid-configuration")
                 if document.get("issuer") != self.settings.issuer:
+                    named = str(document.get("issuer"))[:200]
                     raise ProviderUnavailableError(
-                        f"the discovery document of {self.settings.display_name} names another issuer "
-                        f"than the configured {self.settings.issuer!r}",
+                        f"the discovery document of {self.settings.display_name} names the issuer {named!r}, "
+                        f"not the configured {self.settings.issuer!r} (they must match exactly, trailing "
+                        "slash included)",
                         reason="issuer_mismatch",
                     )
                 try:

@@ -42,6 +42,12 @@ class SsoService:
         if providers:
             sessions.add_resolve_hook(self.lifecycle.recheck_if_due)
 
+    def check_credentials(self) -> None:
+        """Raise ``ConfigError`` naming what to set when a provider's client secret cannot be read (an
+        environment variable unset for the server's process is the usual case)."""
+        for provider in self.context.providers.values():
+            provider.client_secret()
+
     @property
     def providers(self) -> dict[str, OidcProvider]:
         """The configured providers by name."""

@@ -38,7 +38,8 @@ NO_ROLE = (
 )
 NO_SECOND_FACTOR = (
     "{idp} did not confirm a second factor for this sign-in and you have no Sealroom authenticator; "
-    "sign in at {idp} with multi-factor authentication, or ask an administrator for an enrolment link"
+    "sign in at {idp} with multi-factor authentication, or ask an administrator to set up a Sealroom "
+    "authenticator for you (an enrolment link, or sealroom user enroll-mfa)"
 )
 
 
@@ -150,7 +151,8 @@ class SsoSignIn:
                 raise TokenRefusedError("missing_claim", "the provider sent no ID token")
             claims = self.accept_id_token(provider, id_token, pending.secrets["nonce"])
         except SealroomError as exc:
-            self._refused(actor, exc.reason, {"provider": name})
+            # The message names the OAuth error (e.g. invalid_client: a wrong client secret), never a value.
+            self._refused(actor, exc.reason, {"provider": name, "problem": exc.message[:300]})
             raise
         if pending.purpose == "step_up":
             return self._step_up(
@@ -220,7 +222,8 @@ class SsoSignIn:
                 user: User | None = account_for(ctx, db, provider, claims)
             except SsoRefusedError as exc:
                 user, problem = None, (exc.reason, exc.message)
-                self._refuse(db, f"sso:{provider.name}", exc.reason, {"provider": provider.name})
+                details = {"provider": provider.name, "user": exc.username}
+                self._refuse(db, f"sso:{provider.name}", exc.reason, details)
             if user is not None:
                 sync_roles(ctx, db, provider, user, claims, "sign_in")
                 problem = self._sign_in_problem(user, evidence)

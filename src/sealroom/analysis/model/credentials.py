@@ -115,38 +115,41 @@ def resolve_credential(engine: str, settings: EngineSettings, workspace_root: Pa
     return Credential(source, SecretStr(read_key_file(engine, workspace_root / source.file, source.file)))
 
 
-def read_key_file(engine: str, path: Path, shown_as: str) -> str:
-    """The stripped contents of a secret file that only its owner can read."""
+def read_key_file(engine: str, path: Path, shown_as: str, *, owner: str = "engine") -> str:
+    """The stripped contents of a secret file that only its owner can read; messages name it as
+    ``owner`` ``engine`` (e.g. ``engine 'claude'``, ``sso provider 'corp'``)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise EngineUnavailableError(
-            f"engine {engine!r} has no credential: the key file {shown_as} does not exist in the "
+            f"{owner} {engine!r} has no credential: the key file {shown_as} does not exist in the "
             f"workspace; write the key there and run: chmod 600 {shown_as}"
         ) from None
     except OSError as exc:
         raise ConfigError(
-            f"engine {engine!r}: cannot read the key file {shown_as} ({exc.strerror})"
+            f"{owner} {engine!r}: cannot read the key file {shown_as} ({exc.strerror})"
         ) from None
     with os.fdopen(fd, "rb") as handle:
         # Checked on the open file, so the file cannot be swapped between the check and the read.
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"engine {engine!r}: the key file {shown_as} is not a regular file")
+            raise ConfigError(f"{owner} {engine!r}: the key file {shown_as} is not a regular file")
         if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(
-                f"engine {engine!r}: the key file {shown_as} is accessible by other users "
+                f"{owner} {engine!r}: the key file {shown_as} is accessible by other users "
                 f"(mode {stat.filemode(info.st_mode)}); run: chmod 600 {shown_as}"
             )
         raw = handle.read(MAX_KEY_FILE_BYTES + 1)
     if len(raw) > MAX_KEY_FILE_BYTES:
-        raise ConfigError(f"engine {engine!r}: the key file {shown_as} is too large to hold a key")
+        raise ConfigError(f"{owner} {engine!r}: the key file {shown_as} is too large to hold a key")
     try:
         value = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise ConfigError(f"engine {engine!r}: the key file {shown_as} is not UTF-8 text") from None
+        raise ConfigError(f"{owner} {engine!r}: the key file {shown_as} is not UTF-8 text") from None
     if not value:
-        raise EngineUnavailableError(f"engine {engine!r} has no credential: the key file {shown_as} is empty")
+        raise EngineUnavailableError(
+            f"{owner} {engine!r} has no credential: the key file {shown_as} is empty"
+        )
     return value
 
 
