@@ -245,6 +245,7 @@ class Workspace:
         monitor = Monitor.of(self)
         steps: list[tuple[str, Callable[[], object]]] = [
             ("sessions", self.sessions.end_expired),
+            ("sso re-check", self.sso.lifecycle.recheck_open_sessions),
             ("grants", lambda: close_lapsed_grants(self.db, self.audit, self.clock, self.sessions.material)),
             ("requests", self.requests.expire_due),
             ("retention", self.retention.run_if_due),

@@ -208,6 +208,19 @@ def test_group_changes_reach_open_sessions_within_the_recheck_interval(sso_world
     assert sso_world.events("auth.sso.login", username)[-1].reason == "no_role_mapped"
 
 
+def test_an_idle_session_is_re_checked_by_the_servers_maintenance_pass(sso_world: SsoWorld) -> None:
+    with sso_world.browser() as browser:
+        username = _signed_in(sso_world, browser, ["radiology-clinicians"])
+        session_id = sso_world.api(browser, "GET", "/api/v1/session").json()["session_id"]
+    sso_world.peer.set_account(username, groups=["canteen-committee"], amr=["mfa"])
+    sso_world.clock.advance(minutes=2)
+
+    sso_world.workspace.maintain()  # no request from the session: the pass alone finds it
+
+    assert sso_world.session_row(session_id).end_reason == "sso_roles_removed"
+    assert sso_world.workspace.identity.get_user(username).roles == []
+
+
 def test_a_person_disabled_at_the_provider_cannot_sign_in_and_their_session_ends(sso_world: SsoWorld) -> None:
     with sso_world.browser() as browser:
         username = _signed_in(sso_world, browser, ["radiology-clinicians"])

@@ -1,6 +1,7 @@
 """Keeping a single-sign-on session honest after it opened.
 
-* **Re-check**: every ``recheck_minutes`` an open browser session's person is looked up again at the provider
+* **Re-check**: every ``recheck_minutes`` an open browser session's person is looked up again at the
+  provider, at the session's next request or by ``serve``'s maintenance pass, whichever comes first
   (userinfo with the session's access token, refreshed when it has expired). Roles follow the current
   groups at once; a person with no role left, or whom the provider no longer accepts (account disabled
   or deleted, grant revoked), has the session ended and its material purged. A provider that cannot be
@@ -19,9 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sealroom.db.models import SsoSessionLink, User
+from sealroom.db.models import SsoSessionLink, User, WorkspaceSession
 from sealroom.errors import SealroomError, SessionEndedError
 from sealroom.sessions import ActiveSession
 from sealroom.sso.accounts import sync_roles
@@ -67,6 +69,27 @@ class SsoLifecycle:
                 + "; sign in again"
             )
         return ctx.sessions.current(active.id)
+
+    def recheck_open_sessions(self) -> list[str]:
+        """Re-check every open browser session that is due, whether or not it is in use (``serve``'s
+        maintenance pass): a person removed at the provider loses what an idle session holds too.
+        Returns the ids of the sessions this ended."""
+        ctx = self._ctx
+        with ctx.db() as db:
+            ids = list(
+                db.scalars(
+                    select(SsoSessionLink.session_id)
+                    .join(WorkspaceSession, WorkspaceSession.id == SsoSessionLink.session_id)
+                    .where(WorkspaceSession.ended_at.is_(None), SsoSessionLink.via == "browser")
+                )
+            )
+        ended = []
+        for session_id in ids:
+            try:
+                self.recheck_if_due(ctx.sessions.current(session_id))
+            except SessionEndedError:
+                ended.append(session_id)
+        return ended
 
     def _recheck(
         self, provider: OidcProvider, link: SsoSessionLink, active: ActiveSession, now: datetime
