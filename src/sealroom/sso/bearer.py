@@ -60,8 +60,17 @@ class SsoBearer:
         except SealroomError as exc:
             self._refused(f"sso:{provider.name}", exc.reason, provider.name)
             raise
+        wanted = {rule.claim for rule in provider.settings.role_mapping} | {provider.settings.username_claim}
         if not any(rule.claim in claims for rule in provider.settings.role_mapping):
-            claims = {**claims, **(provider.userinfo(token) or {}), "sub": claims["sub"]}
+            # Only the claims the mapping and the username need: expiry, audience and MFA evidence stay
+            # those of the validated token.
+            try:
+                extra = provider.userinfo(token) or {}
+            except SealroomError as exc:
+                self._refused(f"sso:{provider.name}", exc.reason, provider.name)
+                raise
+            if extra.get("sub") == claims["sub"]:
+                claims = {**claims, **{name: extra[name] for name in wanted if name in extra}}
         return self._open(provider, token, claims)
 
     def _provider_of(self, token: str) -> OidcProvider:
