@@ -15,12 +15,15 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pyotp
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import Browser, assert_contained, recording_browser
+from tests.oidc_peer import browser_sign_in
 from tests.sso_world import SsoWorld
 
 pytestmark = pytest.mark.e2e
@@ -216,3 +219,32 @@ def test_without_mfa_at_the_provider_sealroom_asks_for_its_own_code(
     assert sso_world.events("session.open", username)[-1].details["mfa_source"] == "totp"
 
     _contained(browser, sso_world)
+
+
+def test_a_tab_in_next_does_not_take_the_freshly_signed_in_browser_off_the_site(
+    chromium: Any, sso_world: SsoWorld
+) -> None:
+    """Browsers drop tabs from addresses: ``/<TAB>/evil.example`` must not reach the signed-in page's
+    onward navigation as ``//evil.example`` (found by the security review)."""
+    person = sso_world.person(["radiology-clinicians"], amr=["mfa"])
+    with httpx.Client(timeout=20) as client:
+        page = browser_sign_in(client, f"{sso_world.base}/sso/corp/login?next=/%09/evil.example/", person)
+    assert page.status_code == 200
+    callback_html, callback_url = page.text, str(page.url)
+    visited: list[str] = []
+    context = chromium.new_context()
+    try:
+        tab = context.new_page()
+
+        def serve(route: Any) -> None:  # the server's own callback answer; nothing else leaves
+            visited.append(route.request.url)
+            body = callback_html if route.request.url == callback_url else "elsewhere"
+            route.fulfill(status=200, content_type="text/html", body=body)
+
+        tab.route("**/*", serve)
+        tab.goto(callback_url)
+        tab.wait_for_timeout(600)
+    finally:
+        context.close()
+    assert len(visited) >= 2, visited  # the page did move on
+    assert not any(urlsplit(url).hostname == "evil.example" for url in visited), visited
