@@ -186,6 +186,20 @@ class SsoWorld:
         return username
 
 
+def _provider(folder: Path, name: str, base: str) -> OidcPeer:
+    """A started provider knowing Sealroom (as provider ``name``) and the command-line client."""
+    peer = OidcPeer(folder / f"{name}-idp")
+    peer.add_client(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        f"{base}/sso/{name}/callback",
+        post_logout_redirect_uri=f"{base}/signed-out",
+        backchannel_logout_uri=f"{base}/sso/{name}/backchannel-logout",
+    )
+    peer.add_client(CLI_CLIENT, CLIENT_SECRET, CLI_REDIRECT)
+    return peer.start()
+
+
 def running_sso_world(
     tmp_path_factory: pytest.TempPathFactory, template: tuple[Path, dict[str, str]]
 ) -> Iterator[SsoWorld]:
@@ -196,26 +210,7 @@ def running_sso_world(
     folder = tmp_path_factory.mktemp("sso")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    peer = OidcPeer(folder / "idp")
-    peer.add_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        f"{base}/sso/corp/callback",
-        post_logout_redirect_uri=f"{base}/signed-out",
-        backchannel_logout_uri=f"{base}/sso/corp/backchannel-logout",
-    )
-    peer.add_client(CLI_CLIENT, CLIENT_SECRET, CLI_REDIRECT)
-    partner = OidcPeer(folder / "partner-idp")
-    partner.add_client(
-        CLIENT_ID,
-        CLIENT_SECRET,
-        f"{base}/sso/partner/callback",
-        post_logout_redirect_uri=f"{base}/signed-out",
-        backchannel_logout_uri=f"{base}/sso/partner/backchannel-logout",
-    )
-    partner.add_client(CLI_CLIENT, CLIENT_SECRET, CLI_REDIRECT)
-    peer.start()
-    partner.start()
+    peer, partner = (_provider(folder, name, base) for name in ("corp", "partner"))
     root = folder / "ws"
     shutil.copytree(template[0], root)
     with (root / "sealroom.toml").open("a", encoding="utf-8") as config:

@@ -16,7 +16,8 @@ from sealroom.vault.service import IngestRequest
 from tests.conftest import CLINICAL_CASE, Env, login
 
 
-def _small_note() -> bytes:
+def small_note() -> bytes:
+    """A small scanned note with a name and an MRN (read in about a second)."""
     image = PILImage.new("RGB", (640, 160), "white")
     ImageDraw.Draw(image).text(
         (20, 50), "Patient: Jane Doe  MRN 55123", fill="black", font=ImageFont.load_default(size=30)
@@ -29,7 +30,7 @@ def _small_note() -> bytes:
 def _ingest_note(env: Env) -> str:
     intake = env.session("nora")
     meta = env.workspace.vault.ingest(
-        intake, _small_note(), IngestRequest("clinical-records", CLINICAL_CASE, "clinical")
+        intake, small_note(), IngestRequest("clinical-records", CLINICAL_CASE, "clinical")
     )
     env.workspace.sessions.end(intake.id, "logout")
     return str(meta["id"])

@@ -25,6 +25,7 @@ from sealroom.db.models import AuditEvent
 from sealroom.readiness.evaluate import evaluate
 from sealroom.vault.service import IngestRequest
 from tests.conftest import CLINICAL_CASE, PASSWORD
+from tests.integration.test_sessions import small_note
 from tests.oidc_peer import API_RESOURCE, browser_sign_in, idp_logout
 from tests.sso_world import CLIENT_ID, SsoWorld
 
@@ -239,20 +240,6 @@ def test_a_person_disabled_at_the_provider_cannot_sign_in_and_their_session_ends
 # -- logout ----------------------------------------------------------------------------------------
 
 
-def _note() -> bytes:
-    import io
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    image = Image.new("RGB", (640, 160), "white")
-    ImageDraw.Draw(image).text(
-        (20, 50), "Patient: Jane Doe  MRN 55123", fill="black", font=ImageFont.load_default(size=30)
-    )
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _ingest_note(sso_world: SsoWorld) -> str:
     """A scanned note filed into the clinical case by the intake user (a local account)."""
     workspace = sso_world.workspace
@@ -262,7 +249,7 @@ def _ingest_note(sso_world: SsoWorld) -> str:
         workspace.identity.authenticate("nora", PASSWORD, code), mfa_verified=True
     )
     request = IngestRequest("clinical-records", CLINICAL_CASE, "clinical")
-    image_id = str(workspace.vault.ingest(intake, _note(), request)["id"])
+    image_id = str(workspace.vault.ingest(intake, small_note(), request)["id"])
     workspace.sessions.end(intake.id, "logout")
     return image_id
 
