@@ -62,9 +62,8 @@ class EgressPolicy:
         if classification not in levels:
             return classification, "local-only"
         named = self._settings.egress.classifications
-        candidates = [
-            (level, named[level]) for level in levels[: levels.index(classification) + 1] if level in named
-        ]
+        candidates = [(level, named[level]) for level in levels[: levels.index(classification) + 1]
+                      if level in named]
         if not candidates:
             return classification, "allowed"
         return min(candidates, key=lambda item: EGRESS_MODES.index(item[1]))

@@ -29,35 +29,9 @@ MIN_SEARCH_LENGTH = 4
 KEEP_TAIL_DIGITS = 4
 
 _ID_WORDS = (
-    "ACCOUNT",
-    "IBAN",
-    "ROUTING",
-    "ABA",
-    "BANK",
-    "MRN",
-    "MEDICAL",
-    "MEMBER",
-    "NPI",
-    "DEA",
-    "LICENSE",
-    "LICENCE",
-    "PASSPORT",
-    "NUMBER",
-    "TAX",
-    "EIN",
-    "ITIN",
-    "NHS",
-    "INSURANCE",
-    "POLICY",
-    "VIN",
-    "DRIVER",
-    "SWIFT",
-    "BIC",
-    "HEALTH",
-    "BENEFICIARY",
-    "NATIONAL",
-    "CHECK",
-    "CHEQUE",
+    "ACCOUNT", "IBAN", "ROUTING", "ABA", "BANK", "MRN", "MEDICAL", "MEMBER", "NPI", "DEA", "LICENSE",
+    "LICENCE", "PASSPORT", "NUMBER", "TAX", "EIN", "ITIN", "NHS", "INSURANCE", "POLICY", "VIN", "DRIVER",
+    "SWIFT", "BIC", "HEALTH", "BENEFICIARY", "NATIONAL", "CHECK", "CHEQUE",
 )
 
 
@@ -136,7 +110,7 @@ def _mask_card(value: str) -> str:
         return _keep_last_digits(value)
     masked = MASK * (len(digits) - 4) + digits[-4:]
     head = len(masked) % 4
-    groups = ([masked[:head]] if head else []) + [masked[i : i + 4] for i in range(head, len(masked), 4)]
+    groups = ([masked[:head]] if head else []) + [masked[i:i + 4] for i in range(head, len(masked), 4)]
     return " ".join(groups)
 
 
@@ -213,9 +187,7 @@ def _page_spans(text: str, page: int, entities: list[Entity], terms: list[tuple[
     spans = [
         _Span(entity.start, entity.end, entity.type)
         for entity in entities
-        if entity.page == page
-        and entity.start is not None
-        and entity.end is not None
+        if entity.page == page and entity.start is not None and entity.end is not None
         and 0 <= entity.start < entity.end <= len(text)
     ]
     for value, entity_type in terms:
@@ -243,7 +215,7 @@ def _mask_group(text: str, start: int, end: int, members: list[_Span]) -> str:
         if (outer.start, outer.end) != (start, end):
             continue
         masked = mask_value(outer.entity_type, clear)
-        inner = {text[member.start : member.end].casefold() for member in members}
+        inner = {text[member.start:member.end].casefold() for member in members}
         if not any(value in masked.casefold() for value in inner):
             return masked
     return _mask_alnum(clear)

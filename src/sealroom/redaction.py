@@ -147,9 +147,8 @@ def redact(pages: Sequence[PageImage], local_result: AnalysisResult) -> Redactio
     except SealroomError:
         raise
     except Exception as exc:
-        raise AnalysisError(
-            "the pages could not be redacted, so nothing was sent", reason="redaction_failed"
-        ) from exc
+        raise AnalysisError("the pages could not be redacted, so nothing was sent",
+                            reason="redaction_failed") from exc
     indexes = {page.index for page in pages}
     unplaced = sum(1 for e in local_result.entities if e.bbox is None and e.page in indexes)
     return Redaction(pages=redacted, regions=regions, unplaced=unplaced)

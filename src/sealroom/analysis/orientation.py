@@ -87,10 +87,9 @@ def orient_for_redaction(
         # An engine that turns pages itself to read them (the offline engine) says by how much; the
         # page is then sent that way up, read once more there so the boxes fit the turned page.
         known = next((text.rotation for text in upright.pages if text.index == page.index), 0)
-        if not known and (
-            count < MIN_TOKENS_TO_JUDGE
-            or (score >= TRY_OTHER_ORIENTATIONS_BELOW and upright_share(own) >= 0.5)
-        ):
+        if not known and (count < MIN_TOKENS_TO_JUDGE or (
+            score >= TRY_OTHER_ORIENTATIONS_BELOW and upright_share(own) >= 0.5
+        )):
             continue
         best: tuple[float, int, AnalysisResult | None, Image.Image | None] = (_score(own), 0, None, None)
         if known:

@@ -51,9 +51,8 @@ def mark_output_pii(result: AnalysisResult, detect: TextDetector, known: Sequenc
         if not text.strip():
             continue
         for entity in detect(text):
-            found.append(
-                Entity(entity.type, entity.text, page, None, entity.confidence, None, None, OUTPUT_SOURCE)
-            )
+            found.append(Entity(entity.type, entity.text, page, None, entity.confidence, None, None,
+                                OUTPUT_SOURCE))
     seen: set[tuple[str, str]] = set()
     for entity in [*result.entities, *found]:
         key = (entity.type, entity.text)

@@ -344,10 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 2
     except (RecursionError, MemoryError):
-        print(
-            "FAILED: the file is not an export this verifier can read (too deep or too large)",
-            file=sys.stderr,
-        )
+        print("FAILED: the file is not an export this verifier can read (too deep or too large)",
+              file=sys.stderr)
         return 2
     m = result.manifest
     span = seq_range(m.get("first_seq"), m.get("last_seq"))

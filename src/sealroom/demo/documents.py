@@ -145,9 +145,8 @@ class _Sheet:
     def text(self, x: int, y: int, text: str, size: int, *, bold: bool = False, anchor: str = "la") -> int:
         """Draw text with its top-left (or ``anchor``) at ``(x, y)``; return the x just after it."""
         stroke = 1 if bold else 0
-        self.draw.text(
-            (x, y), text, fill=INK, font=_font(size), anchor=anchor, stroke_width=stroke, stroke_fill=INK
-        )
+        self.draw.text((x, y), text, fill=INK, font=_font(size), anchor=anchor, stroke_width=stroke,
+                       stroke_fill=INK)
         return x + int(self.draw.textlength(text, font=_font(size)))
 
     def spaced(self, x: int, y: int, text: str, size: int) -> int:
@@ -178,9 +177,8 @@ class _Sheet:
         return y + 58
 
 
-def _pairs(
-    sheet: _Sheet, y: int, items: list[tuple[str, str]], columns: tuple[int, ...], size: int, step: int
-) -> int:
+def _pairs(sheet: _Sheet, y: int, items: list[tuple[str, str]], columns: tuple[int, ...], size: int,
+           step: int) -> int:
     """Lay labelled values out row by row across ``columns``; return the y below the last row."""
     for index, (label, value) in enumerate(items):
         column = index % len(columns)
@@ -307,12 +305,8 @@ def _statement_pages() -> list[Image.Image]:
             sheet.field(690, y, "Account Number", BANK_ACCOUNT["Account Number"], 24)
             y += 56
         y = sheet.section(y + 12, "TRANSACTIONS" if number == 1 else "TRANSACTIONS (CONTINUED)", margin)
-        headers = (
-            ("Date", margin + 12, "la"),
-            ("Description", 200, "la"),
-            ("Amount", 960, "ra"),
-            ("Balance", right - 12, "ra"),
-        )
+        headers = (("Date", margin + 12, "la"), ("Description", 200, "la"), ("Amount", 960, "ra"),
+                   ("Balance", right - 12, "ra"))
         for title, x, anchor in headers:
             sheet.text(x, y, title, 24, bold=True, anchor=anchor)
         y += 36
@@ -345,16 +339,8 @@ def render_bank_statement() -> bytes:
     first, *rest = _statement_pages()
     fixed = time.gmtime(1_767_312_000)  # 2026-01-02: a fixed date keeps the bytes deterministic
     buffer = io.BytesIO()
-    first.save(
-        buffer,
-        "PDF",
-        save_all=True,
-        append_images=rest,
-        resolution=PDF_RESOLUTION,
-        title="Account Statement",
-        creationDate=fixed,
-        modDate=fixed,
-    )
+    first.save(buffer, "PDF", save_all=True, append_images=rest, resolution=PDF_RESOLUTION,
+               title="Account Statement", creationDate=fixed, modDate=fixed)
     return buffer.getvalue()
 
 

@@ -42,35 +42,20 @@ _EMPTY = {"", "NONE", "UNAVL", "UNAVAILABLE", "UNKNOWN", "UNKNOWNS"}
 
 # Element ID → (field name, entity type or None). Names keep the standard's meaning.
 ELEMENTS: dict[str, tuple[str, str | None]] = {
-    "DCS": ("family_name", "PERSON"),
-    "DAB": ("family_name", "PERSON"),
-    "DAC": ("first_name", "PERSON"),
-    "DCT": ("given_names", "PERSON"),
-    "DAD": ("middle_name", "PERSON"),
-    "DAA": ("full_name", "PERSON"),
+    "DCS": ("family_name", "PERSON"), "DAB": ("family_name", "PERSON"),
+    "DAC": ("first_name", "PERSON"), "DCT": ("given_names", "PERSON"),
+    "DAD": ("middle_name", "PERSON"), "DAA": ("full_name", "PERSON"),
     "DBB": ("birth_date", "DATE_OF_BIRTH"),
-    "DAQ": ("customer_id", "ID_NUMBER"),
-    "DCF": ("document_discriminator", "ID_NUMBER"),
-    "DCK": ("inventory_control_number", "ID_NUMBER"),
-    "DBN": ("alias_family_name", "PERSON"),
+    "DAQ": ("customer_id", "ID_NUMBER"), "DCF": ("document_discriminator", "ID_NUMBER"),
+    "DCK": ("inventory_control_number", "ID_NUMBER"), "DBN": ("alias_family_name", "PERSON"),
     "DBG": ("alias_given_name", "PERSON"),
-    "DAG": ("street", "ADDRESS"),
-    "DAH": ("street_2", "ADDRESS"),
-    "DAI": ("city", "ADDRESS"),
-    "DAJ": ("state", "ADDRESS"),
-    "DAK": ("postal_code", "ADDRESS"),
-    "DCG": ("country", None),
-    "DBA": ("expiry_date", None),
-    "DBD": ("issue_date", None),
-    "DBC": ("sex", "PHYSICAL_DESCRIPTION"),
-    "DAY": ("eye_colour", "PHYSICAL_DESCRIPTION"),
-    "DAZ": ("hair_colour", "PHYSICAL_DESCRIPTION"),
-    "DAU": ("height", "PHYSICAL_DESCRIPTION"),
-    "DAW": ("weight_lb", "PHYSICAL_DESCRIPTION"),
-    "DAX": ("weight_kg", "PHYSICAL_DESCRIPTION"),
-    "DCA": ("vehicle_class", None),
-    "DCB": ("restrictions", None),
-    "DCD": ("endorsements", None),
+    "DAG": ("street", "ADDRESS"), "DAH": ("street_2", "ADDRESS"), "DAI": ("city", "ADDRESS"),
+    "DAJ": ("state", "ADDRESS"), "DAK": ("postal_code", "ADDRESS"), "DCG": ("country", None),
+    "DBA": ("expiry_date", None), "DBD": ("issue_date", None),
+    "DBC": ("sex", "PHYSICAL_DESCRIPTION"), "DAY": ("eye_colour", "PHYSICAL_DESCRIPTION"),
+    "DAZ": ("hair_colour", "PHYSICAL_DESCRIPTION"), "DAU": ("height", "PHYSICAL_DESCRIPTION"),
+    "DAW": ("weight_lb", "PHYSICAL_DESCRIPTION"), "DAX": ("weight_kg", "PHYSICAL_DESCRIPTION"),
+    "DCA": ("vehicle_class", None), "DCB": ("restrictions", None), "DCD": ("endorsements", None),
 }
 _DATES = {"DBB", "DBA", "DBD"}
 _SEX = {"1": "M", "2": "F", "9": "X"}
@@ -145,32 +130,32 @@ def aamva_date(value: str) -> str | None:
 
 
 def _subfile_text(data: bytes, kind: bytes, offset: int, length: int, header_end: int) -> bytes | None:
-    chunk = data[offset : offset + length]
+    chunk = data[offset:offset + length]
     if chunk.startswith(kind):
-        return chunk[len(kind) :]
+        return chunk[len(kind):]
     found = re.search(re.escape(kind) + rb"(?=D[A-Z]{2})", data[header_end:])
     if found is None:
         return None
     start = header_end + found.end()
     end = data.find(b"\r", start)
-    return data[start : end if end >= 0 else len(data)]
+    return data[start:end if end >= 0 else len(data)]
 
 
 def parse_aamva(payload: bytes) -> AamvaRecord | None:
     """The AAMVA record in ``payload``, or ``None`` when it is not one or is malformed (no field is
     ever guessed). Only the first ``MAX_PAYLOAD`` bytes are read."""
     data = payload[:MAX_PAYLOAD]
-    head = _HEADER.search(data[: 16 + 6 + 2])
+    head = _HEADER.search(data[:16 + 6 + 2])
     if head is None:
         return None
     iin, version = head.group(1).decode(), int(head.group(2))
     pos = head.end() + (2 if version >= 2 else 0)  # the jurisdiction's version, from version 2 on
-    count = data[pos : pos + 2]
+    count = data[pos:pos + 2]
     if not count.isdigit():
         return None
     pos += 2
     for _ in range(min(int(count), 10)):
-        designator = data[pos : pos + 10]
+        designator = data[pos:pos + 10]
         pos += 10
         match = re.fullmatch(rb"([A-Z]{2})(\d{4})(\d{4})", designator)
         if match is None:
@@ -202,27 +187,18 @@ def _elements(body: bytes) -> dict[str, str]:
 def _box(points: Sequence[tuple[int, int]], width: int, height: int) -> BBox:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     pad = int(PAD * max(max(xs) - min(xs), max(ys) - min(ys))) + 2
-    return (
-        max(0, min(xs) - pad),
-        max(0, min(ys) - pad),
-        min(width, max(xs) + pad + 1),
-        min(height, max(ys) + pad + 1),
-    )
+    return (max(0, min(xs) - pad), max(0, min(ys) - pad), min(width, max(xs) + pad + 1),
+            min(height, max(ys) + pad + 1))
 
 
 def read_barcodes(image: Image.Image) -> list[FoundBarcode]:
     """Every supported barcode zxing-cpp finds on ``image``, top to bottom."""
     import zxingcpp  # loaded only when a page is read
 
-    formats = (
-        zxingcpp.BarcodeFormat.PDF417
-        | zxingcpp.BarcodeFormat.QRCode
-        | zxingcpp.BarcodeFormat.MicroQRCode
-        | zxingcpp.BarcodeFormat.DataMatrix
-        | zxingcpp.BarcodeFormat.Aztec
-        | zxingcpp.BarcodeFormat.Code128
-        | zxingcpp.BarcodeFormat.Code39
-    )
+    formats = (zxingcpp.BarcodeFormat.PDF417 | zxingcpp.BarcodeFormat.QRCode
+               | zxingcpp.BarcodeFormat.MicroQRCode | zxingcpp.BarcodeFormat.DataMatrix
+               | zxingcpp.BarcodeFormat.Aztec | zxingcpp.BarcodeFormat.Code128
+               | zxingcpp.BarcodeFormat.Code39)
     gray = image.convert("L")
     found = []
     for code in zxingcpp.read_barcodes(gray, formats=formats):

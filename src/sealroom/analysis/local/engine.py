@@ -59,20 +59,10 @@ def build_analyzer() -> Any:
 
     registry = RecognizerRegistry(
         recognizers=[
-            r.ssn_recognizer(),
-            r.npi_recognizer(),
-            r.routing_recognizer(),
-            r.MicrRecognizer(),
-            r.card_recognizer(),
-            r.iban_recognizer(),
-            r.email_recognizer(),
-            r.phone_recognizer(),
-            r.date_recognizer(),
-            r.dob_recognizer(),
-            r.address_recognizer(),
-            r.mrz_recognizer(),
-            r.LabelledValueRecognizer(validate_labelled_value),
-            PersonRecognizer(),
+            r.ssn_recognizer(), r.npi_recognizer(), r.routing_recognizer(), r.MicrRecognizer(),
+            r.card_recognizer(), r.iban_recognizer(), r.email_recognizer(), r.phone_recognizer(),
+            r.date_recognizer(), r.dob_recognizer(), r.address_recognizer(), r.mrz_recognizer(),
+            r.LabelledValueRecognizer(validate_labelled_value), PersonRecognizer(),
         ],
         global_regex_flags=re.MULTILINE,
         supported_languages=["en"],
@@ -84,11 +74,8 @@ def build_analyzer() -> Any:
 
 def regions_of(layout: PageLayout) -> list[TextRegion]:
     """The page's detected text segments as regions of its text (for the layout view)."""
-    return [
-        TextRegion(seg.start, seg.end, layout.to_page(seg.bbox))
-        for seg in layout.segments
-        if seg.end > seg.start
-    ]
+    return [TextRegion(seg.start, seg.end, layout.to_page(seg.bbox)) for seg in layout.segments
+            if seg.end > seg.start]
 
 
 def resolve(cands: list[_Candidate]) -> list[_Candidate]:
@@ -109,20 +96,13 @@ class LocalEngine:
     name = "local"
     egress = "none"
 
-    def __init__(
-        self,
-        *,
-        det_limit_side_len: int = 1600,
-        rec_min_width: int = 96,
-        threads: int | None = None,
-        min_score: float = 0.4,
-    ) -> None:
+    def __init__(self, *, det_limit_side_len: int = 1600, rec_min_width: int = 96,
+                 threads: int | None = None, min_score: float = 0.4) -> None:
         """``det_limit_side_len``: longest side the text detector sees (smaller is faster, may miss
         small print); ``threads``: ONNX Runtime threads per call (default: cores, at most 4);
         ``min_score``: findings below this confidence are dropped."""
-        self._ocr = OcrReader(
-            det_limit_side_len=det_limit_side_len, rec_min_width=rec_min_width, threads=threads
-        )
+        self._ocr = OcrReader(det_limit_side_len=det_limit_side_len, rec_min_width=rec_min_width,
+                              threads=threads)
         self._min_score = min_score
         self._analyzer: Any = None
         self._lock = threading.Lock()
@@ -160,9 +140,8 @@ class LocalEngine:
                 layouts.append(read_layout(self._ocr, p.image))  # boxes map back via ``to_page``
                 if report is not None:
                     report(done, len(pages))
-            return self.analyze_layouts(
-                [p.index for p in pages], layouts, t0, task=task, images=[p.image for p in pages]
-            )
+            return self.analyze_layouts([p.index for p in pages], layouts, t0, task=task,
+                                        images=[p.image for p in pages])
         except AnalysisError:
             raise
         except Exception as exc:
@@ -171,18 +150,11 @@ class LocalEngine:
     def analyze_text(self, text: str) -> list[Entity]:
         """Entities of plain text (no pixels: every ``bbox`` is ``None``). Handy for tests and tools."""
         cands = self._page_candidates(PageLayout(width=0, height=0, text=text))[0]
-        return [
-            Entity(c.type, text[c.start : c.end], 0, None, round(c.score, 3), c.start, c.end, c.source)
-            for c in cands
-        ]
+        return [Entity(c.type, text[c.start:c.end], 0, None, round(c.score, 3), c.start, c.end, c.source)
+                for c in cands]
 
     def analyze_layouts(
-        self,
-        indexes: list[int],
-        layouts: list[PageLayout],
-        t0: float,
-        *,
-        task: AnalysisTask | None = None,
+        self, indexes: list[int], layouts: list[PageLayout], t0: float, *, task: AnalysisTask | None = None,
         images: Sequence[Image.Image] | None = None,
     ) -> AnalysisResult:
         """Detection, fields and classification over already-read pages, then ``task`` when given.
@@ -199,32 +171,17 @@ class LocalEngine:
             for c, end in join_rows(layout, cands):  # an address going on over the next row is one
                 placed = place_span(layout, c.start, end)  # one entity, however many boxes or rows
                 if placed is not None:
-                    entities.append(
-                        Entity(
-                            c.type,
-                            layout.text[placed.start : placed.end],
-                            idx,
-                            placed.bbox,
-                            round(c.score, 3),
-                            placed.start,
-                            placed.end,
-                            c.source,
-                            boxes=placed.boxes,
-                        )
-                    )
+                    entities.append(Entity(c.type, layout.text[placed.start:placed.end], idx, placed.bbox,
+                                           round(c.score, 3), placed.start, placed.end, c.source,
+                                           boxes=placed.boxes))
         entities, fields, certain = identity.add_findings(indexes, layouts, images, entities, fields)
         text = "\f".join(layout.text for layout in layouts)
         doc_type, conf = classify(text, [e.type for e in entities], identity_evidence=certain)
         result = AnalysisResult(
-            engine=self.name,
-            document_type=doc_type,
-            document_type_confidence=conf,
-            pages=[
-                PageText(i, *lay.page_size, lay.text, regions_of(lay), rotation=lay.quarter_turns)
-                for i, lay in zip(indexes, layouts, strict=True)
-            ],
-            entities=entities,
-            fields=fields,
+            engine=self.name, document_type=doc_type, document_type_confidence=conf,
+            pages=[PageText(i, *lay.page_size, lay.text, regions_of(lay), rotation=lay.quarter_turns)
+                   for i, lay in zip(indexes, layouts, strict=True)],
+            entities=entities, fields=fields,
         )
         if task is not None:
             run_task(result, task, layouts)
@@ -237,15 +194,9 @@ class LocalEngine:
         text = layout.text
         results = self._get_analyzer().analyze(text=text, language="en") if text.strip() else []
         cands = [
-            _Candidate(
-                r.entity_type,
-                r.start,
-                r.end,
-                float(r.score),
-                str((r.recognition_metadata or {}).get("recognizer_name", "")),
-            )
-            for r in results
-            if r.score >= self._min_score
+            _Candidate(r.entity_type, r.start, r.end, float(r.score),
+                       str((r.recognition_metadata or {}).get("recognizer_name", "")))
+            for r in results if r.score >= self._min_score
         ]
         fields: list[ExtractedField] = []
         for hit in find_field_hits(layout):
@@ -253,7 +204,7 @@ class LocalEngine:
             fields.append(to_field(layout, page, hit.name, hit.start, hit.end, etype))
             if etype is not None:
                 score = 0.88 if hit.below else 0.9
-                if not checks.labelled_value_ok(etype, layout.text[hit.start : hit.end]):
+                if not checks.labelled_value_ok(etype, layout.text[hit.start:hit.end]):
                     score = 0.6
                 source = "SealroomFieldLayout" if hit.below else "SealroomLabelledValueRecognizer"
                 cands.append(_Candidate(etype, hit.start, hit.end, score, source))
@@ -266,32 +217,21 @@ class LocalEngine:
         """A name-like segment right above a street line is the addressee ("JANE DOE / 1 Elm St")."""
         out: list[_Candidate] = []
         for c in cands:
-            if c.type != "ADDRESS" or not layout.tokens or not layout.text[c.start : c.start + 1].isdigit():
+            if c.type != "ADDRESS" or not layout.tokens or not layout.text[c.start:c.start + 1].isdigit():
                 continue
             first = next((t for t in layout.tokens if t.start <= c.start < t.end), None)
             if first is None or first.row == 0:
                 continue
             h = first.bbox[3] - first.bbox[1]
-            above = [
-                seg
-                for seg in layout.segments
-                if seg.row == first.row - 1
-                and abs(seg.bbox[0] - first.bbox[0]) <= 1.5 * h
-                and first.bbox[1] - seg.bbox[3] < 1.5 * h
-            ]
+            above = [seg for seg in layout.segments if seg.row == first.row - 1
+                     and abs(seg.bbox[0] - first.bbox[0]) <= 1.5 * h
+                     and first.bbox[1] - seg.bbox[3] < 1.5 * h]
             for seg in above:
-                value = layout.text[seg.start : seg.end]
+                value = layout.text[seg.start:seg.end]
                 span = trim_name(value)
-                if span and span[1] - span[0] >= 0.8 * len(value.strip()) and " " in value[span[0] : span[1]]:
-                    out.append(
-                        _Candidate(
-                            "PERSON",
-                            seg.start + span[0],
-                            seg.start + span[1],
-                            0.65,
-                            "SealroomAddresseeRecognizer",
-                        )
-                    )
+                if span and span[1] - span[0] >= 0.8 * len(value.strip()) and " " in value[span[0]:span[1]]:
+                    out.append(_Candidate("PERSON", seg.start + span[0], seg.start + span[1], 0.65,
+                                          "SealroomAddresseeRecognizer"))
         return out
 
     @staticmethod
@@ -301,21 +241,20 @@ class LocalEngine:
         for layout, cands in zip(layouts, per_page, strict=True):
             for c in cands:
                 if c.type == "PERSON":
-                    for w in re.findall(r"[A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’-]{3,}", layout.text[c.start : c.end]):
+                    for w in re.findall(r"[A-Za-zÀ-ÖØ-öø-ÿĀ-ž'’-]{3,}", layout.text[c.start:c.end]):
                         if w.lower() not in STOP_WORDS and w.lower() not in first_names():
                             words.add(w.lower())
         if not words:
             return
-        rx = re.compile(
-            r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(words)) + r")(?![\w-])", re.IGNORECASE
-        )
+        rx = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in sorted(words)) + r")(?![\w-])",
+                        re.IGNORECASE)
         for layout, cands in zip(layouts, per_page, strict=True):
             extra = []
             for m in rx.finditer(layout.text):
                 if not m.group(0)[0].isupper():
                     continue
                 start = m.start()
-                before = re.search(r"(\S+) $", layout.text[max(0, start - 30) : start])
+                before = re.search(r"(\S+) $", layout.text[max(0, start - 30):start])
                 if before and len(before.group(1)) > 2 and is_name_word(before.group(1)):
                     start -= len(before.group(1)) + 1  # "Thaddeus Quinlan" after "Quinlan" was found
                 extra.append(_Candidate("PERSON", start, m.end(), 0.5, "SealroomNamePropagation"))

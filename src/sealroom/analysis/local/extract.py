@@ -20,19 +20,9 @@ from sealroom.analysis.models import AnalysisResult, Entity, ExtractedField
 from sealroom.analysis.tasks import ENTITY_KEYWORD, LABELS_KEYWORD
 
 # Entity types too broad to fill a property on their own: a page usually holds several of each.
-_AMBIGUOUS_TYPES = frozenset(
-    {
-        "PERSON",
-        "DATE",
-        "ADDRESS",
-        "PHONE",
-        "PHONE_NUMBER",
-        "EMAIL",
-        "EMAIL_ADDRESS",
-        "ID_NUMBER",
-        "LOCATION",
-    }
-)
+_AMBIGUOUS_TYPES = frozenset({
+    "PERSON", "DATE", "ADDRESS", "PHONE", "PHONE_NUMBER", "EMAIL", "EMAIL_ADDRESS", "ID_NUMBER", "LOCATION",
+})
 _MONEY = re.compile(
     r"(?<![\d./])(?:[-−]\s?)?(?:[$€£]\s?-?\d[\d,]*(?:\.\d{1,2})?|\d{1,3}(?:,\d{3})*\.\d{2}|\d+\.\d{2})(?![\d./]*\d)"
 )
@@ -75,10 +65,8 @@ def _types(schema: Mapping[str, Any]) -> set[str]:
 
 def _is_array_of_objects(schema: Mapping[str, Any]) -> bool:
     items = schema.get("items")
-    return (
-        "array" in _types(schema)
-        and isinstance(items, Mapping)
-        and ("object" in _types(items) or isinstance(items.get("properties"), Mapping))
+    return "array" in _types(schema) and isinstance(items, Mapping) and (
+        "object" in _types(items) or isinstance(items.get("properties"), Mapping)
     )
 
 
@@ -90,11 +78,9 @@ def _entity(schema: Mapping[str, Any]) -> str | None:
 def _is_date(schema: Mapping[str, Any]) -> bool:
     """A property that wants a date: ``format: date``, ISO in its description or a date entity type."""
     entity = (_entity(schema) or "").upper()
-    return (
-        schema.get("format") in ("date", "date-time")
-        or "YYYY-MM-DD" in str(schema.get("description", ""))
+    return schema.get("format") in ("date", "date-time") \
+        or "YYYY-MM-DD" in str(schema.get("description", "")) \
         or any(word in entity.split("_") for word in ("DATE", "DOB", "BIRTH"))
-    )
 
 
 def iso_date(text: str) -> str | None:
@@ -169,7 +155,7 @@ def _edit_distance_at_most_one(a: str, b: str) -> bool:
     if len(a) > len(b):
         a, b = b, a
     i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
-    return a[i + 1 :] == b[i + 1 :] if len(a) == len(b) else a[i:] == b[i + 1 :]
+    return a[i + 1:] == b[i + 1:] if len(a) == len(b) else a[i:] == b[i + 1:]
 
 
 class Extractor:
@@ -280,13 +266,11 @@ class Extractor:
     def _table(self, items: Mapping[str, Any], path: str) -> list[dict[str, Any]]:
         """Rows of a table whose header cells are labels of ``items``' properties (e.g. lab results)."""
         leaves = {
-            str(name): sub
-            for name, sub in (items.get("properties") or {}).items()
+            str(name): sub for name, sub in (items.get("properties") or {}).items()
             if isinstance(sub, Mapping) and not _is_array_of_objects(sub) and "object" not in _types(sub)
         }
-        labels = {
-            name: [normalise_label(label) for label in _labels(name, sub)] for name, sub in leaves.items()
-        }
+        labels = {name: [normalise_label(label) for label in _labels(name, sub)]
+                  for name, sub in leaves.items()}
         rows: list[dict[str, Any]] = []
         for layout, page in zip(self._layouts, self._result.pages, strict=False):
             for cells in _table_rows(layout, labels):
@@ -326,9 +310,8 @@ def _header_name(text: str, labels: Mapping[str, list[str]]) -> str | None:
         if cell in options:
             return name
     for name, options in labels.items():
-        if len(cell) >= 5 and any(
-            len(option) >= 5 and _edit_distance_at_most_one(cell, option) for option in options
-        ):
+        if len(cell) >= 5 and any(len(option) >= 5 and _edit_distance_at_most_one(cell, option)
+                                  for option in options):
             return name
     return None
 
@@ -352,7 +335,7 @@ def _table_rows(layout: PageLayout, labels: Mapping[str, list[str]]) -> Iterator
         cuts = [(left.bbox[2] + right.bbox[0]) / 2 for left, right in itertools.pairwise(header)]
         height = max(1, header[0].bbox[3] - header[0].bbox[1])
         bottom = max(seg.bbox[3] for seg in header)
-        for below in numbers[position + 1 :]:
+        for below in numbers[position + 1:]:
             segs = sorted(rows[below], key=lambda seg: seg.bbox[0])
             if min(seg.bbox[1] for seg in segs) - bottom > 2.5 * height:
                 break

@@ -87,9 +87,8 @@ def _cascades() -> _Cascades:
         return _load_cascades()
 
 
-def _detect(
-    classifier: Any, gray: np.ndarray[Any, Any], step: float, neighbours: int, *, mirrored: bool = False
-) -> list[_Hit]:
+def _detect(classifier: Any, gray: np.ndarray[Any, Any], step: float, neighbours: int,
+            *, mirrored: bool = False) -> list[_Hit]:
     """Hits of one classifier as boxes in ``gray``'s pixels, with their window counts."""
     img = cv2.flip(gray, 1) if mirrored else gray
     rects, counts = classifier.detectMultiScale2(
@@ -103,9 +102,8 @@ def _detect(
     return hits
 
 
-def _scan(
-    frontal: list[Any], profile: Any, gray: np.ndarray[Any, Any], step: float, neighbours: int
-) -> list[_Hit]:
+def _scan(frontal: list[Any], profile: Any, gray: np.ndarray[Any, Any], step: float,
+          neighbours: int) -> list[_Hit]:
     """Hits of the frontal classifiers and of the profile one, both ways round."""
     hits = [hit for classifier in frontal for hit in _detect(classifier, gray, step, neighbours)]
     hits += _detect(profile, gray, step, neighbours)

@@ -35,19 +35,8 @@ class FieldHit:
         return self.label.name
 
 
-_AS_PRINTED = frozenset(
-    {
-        "Party",
-        "Signed By",
-        "Printed Name",
-        "Physician",
-        "Service Date",
-        "Date",
-        "Account Holder",
-        "Payee",
-        "Member Name",
-    }
-)
+_AS_PRINTED = frozenset({"Party", "Signed By", "Printed Name", "Physician", "Service Date", "Date",
+                         "Account Holder", "Payee", "Member Name"})
 
 
 def _value_at(label: FieldLabel, vrx: re.Pattern[str], text: str, pos: int) -> tuple[int, int] | None:
@@ -79,12 +68,8 @@ def _token_below(layout: PageLayout, label_box: BBox, row: int) -> Token | None:
 
 def _ends_segment(layout: PageLayout, end: int) -> bool:
     rest = layout.text[end : end + 3]
-    return (
-        rest == ""
-        or rest.startswith(("\n", "  "))
-        or not rest.strip(" :#")
+    return rest == "" or rest.startswith(("\n", "  ")) or not rest.strip(" :#") \
         or any(seg.end == end for seg in layout.segments)
-    )
 
 
 def find_field_hits(layout: PageLayout) -> list[FieldHit]:
@@ -96,7 +81,7 @@ def find_field_hits(layout: PageLayout) -> list[FieldHit]:
         for m in lrx.finditer(text):
             if not label_match_ok(m) or any(s < m.end() and m.start() < e for s, e in taken):
                 continue
-            gap = re.match(r"[ ]{0,6}" if open_label(m) else r" (?! )", text[m.end() :])
+            gap = re.match(r"[ ]{0,6}" if open_label(m) else r" (?! )", text[m.end():])
             span = _value_at(label, vrx, text, m.end() + gap.end()) if gap else None
             if span is not None:
                 hits.append(FieldHit(label, span[0], span[1], False, m.group(0)))
@@ -186,18 +171,12 @@ def _loose_value(
     label: FieldLabel, vrx: re.Pattern[str], text: str, m: re.Match[str]
 ) -> tuple[int, int] | None:
     """A value one column to the right of a label without a colon ("Member Name   JANE DOE")."""
-    gap = re.match(r"[ ]{2,6}", text[m.end() :])
+    gap = re.match(r"[ ]{2,6}", text[m.end():])
     return _value_at(label, vrx, text, m.end() + gap.end()) if gap else None
 
 
-def to_field(
-    layout: PageLayout, page: int, name: str, start: int, end: int, entity_type: str | None
-) -> ExtractedField:
+def to_field(layout: PageLayout, page: int, name: str, start: int, end: int,
+             entity_type: str | None) -> ExtractedField:
     boxes = [layout.to_page(b.bbox) for b in span_boxes(layout, start, end)]  # on the original page
-    return ExtractedField(
-        name=name,
-        value=layout.text[start:end],
-        page=page,
-        bbox=union(boxes) if boxes else None,
-        entity_type=entity_type,
-    )
+    return ExtractedField(name=name, value=layout.text[start:end], page=page,
+                          bbox=union(boxes) if boxes else None, entity_type=entity_type)

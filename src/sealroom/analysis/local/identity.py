@@ -61,46 +61,19 @@ def mrz_findings(page: int, layout: PageLayout) -> IdentityFindings:
         start, end = zone.line_spans[0][0], zone.line_spans[-1][1]
         zone_box = _box(layout, start, end)
         confidence = 0.99 if data.valid else 0.7
-        out.entities.append(
-            Entity(
-                "MRZ",
-                layout.text[start:end],
-                page,
-                zone_box,
-                confidence,
-                start,
-                end,
-                MRZ_SOURCE,
-                valid=data.valid,
-            )
-        )
-        for name, entity_type in (
-            ("name", "PERSON"),
-            ("document_number", "ID_NUMBER"),
-            ("birth_date", "DATE_OF_BIRTH"),
-            ("optional_data", "ID_NUMBER"),
-            ("optional_data_2", "ID_NUMBER"),
-        ):
+        out.entities.append(Entity("MRZ", layout.text[start:end], page, zone_box, confidence, start, end,
+                                   MRZ_SOURCE, valid=data.valid))
+        for name, entity_type in (("name", "PERSON"), ("document_number", "ID_NUMBER"),
+                                  ("birth_date", "DATE_OF_BIRTH"), ("optional_data", "ID_NUMBER"),
+                                  ("optional_data_2", "ID_NUMBER")):
             span = zone.source_span(name)
             if span is not None:
-                out.entities.append(
-                    Entity(
-                        entity_type,
-                        layout.text[span[0] : span[1]],
-                        page,
-                        _box(layout, *span),
-                        confidence,
-                        span[0],
-                        span[1],
-                        MRZ_SOURCE,
-                        valid=data.valid,
-                    )
-                )
+                out.entities.append(Entity(entity_type, layout.text[span[0]:span[1]], page,
+                                           _box(layout, *span), confidence, span[0], span[1], MRZ_SOURCE,
+                                           valid=data.valid))
         values: list[tuple[str, str, str | None]] = [
-            ("format", data.format, None),
-            ("document_type", data.document_type, None),
-            ("issuing_state", data.issuing_state, None),
-            ("surname", data.surname, "PERSON"),
+            ("format", data.format, None), ("document_type", data.document_type, None),
+            ("issuing_state", data.issuing_state, None), ("surname", data.surname, "PERSON"),
             ("given_names", data.given_names, "PERSON"),
             ("document_number", data.document_number, "ID_NUMBER"),
             ("nationality", data.nationality, "NATIONALITY"),
@@ -111,11 +84,8 @@ def mrz_findings(page: int, layout: PageLayout) -> IdentityFindings:
             ("valid", "true" if data.valid else "false", None),
             ("failed_checks", ", ".join(data.failed_checks), None),
         ]
-        out.fields += [
-            ExtractedField(f"mrz_{name}", value, page, zone_box, entity_type)
-            for name, value, entity_type in values
-            if value
-        ]
+        out.fields += [ExtractedField(f"mrz_{name}", value, page, zone_box, entity_type)
+                       for name, value, entity_type in values if value]
     return out
 
 
@@ -132,21 +102,15 @@ def barcode_findings(page: int, image: Image.Image) -> IdentityFindings:
         out.identity = True
         people = [("PERSON", record.full_name()), ("ADDRESS", record.address())]
         for entity_type, value in people + [
-            (entity_type, value)
-            for name, value, entity_type in record.fields()
+            (entity_type, value) for name, value, entity_type in record.fields()
             if entity_type in ("DATE_OF_BIRTH", "ID_NUMBER")
         ]:
             if value:
                 out.entities.append(Entity(entity_type, value, page, code.bbox, 0.99, source=AAMVA_SOURCE))
-        header = [
-            ("document", record.subfile, None),
-            ("issuer_iin", record.iin, None),
-            ("version", str(record.version), None),
-        ]
-        out.fields += [
-            ExtractedField(f"aamva_{name}", value, page, code.bbox, entity_type)
-            for name, value, entity_type in header + record.fields()
-        ]
+        header = [("document", record.subfile, None), ("issuer_iin", record.iin, None),
+                  ("version", str(record.version), None)]
+        out.fields += [ExtractedField(f"aamva_{name}", value, page, code.bbox, entity_type)
+                       for name, value, entity_type in header + record.fields()]
     return out
 
 
@@ -157,12 +121,8 @@ def photo_region(face: BBox, width: int, height: int) -> BBox:
     photo_w = max(photo_h * PHOTO_ASPECT, x1 - x0)
     cx = (x0 + x1) / 2
     top = y0 - PHOTO_TOP_MARGIN * photo_h
-    return (
-        max(0, int(cx - photo_w / 2)),
-        max(0, int(top)),
-        min(width, int(cx + photo_w / 2) + 1),
-        min(height, int(top + photo_h) + 1),
-    )
+    return (max(0, int(cx - photo_w / 2)), max(0, int(top)), min(width, int(cx + photo_w / 2) + 1),
+            min(height, int(top + photo_h) + 1))
 
 
 def face_findings(page: int, image: Image.Image, identity: bool) -> list[Entity]:
@@ -201,15 +161,9 @@ def merge(entities: list[Entity], found: IdentityFindings, page: int) -> list[En
     zone (the parsed zone replaces them)."""
     zones = [(e.start, e.end) for e in found.entities if e.type == "MRZ" and e.start is not None]
     kept = [
-        e
-        for e in entities
-        if not (
-            e.page == page
-            and e.type == "MRZ"
-            and e.start is not None
-            and e.end is not None
-            and any(s is not None and z is not None and s <= e.start and e.end <= z for s, z in zones)
-        )
+        e for e in entities
+        if not (e.page == page and e.type == "MRZ" and e.start is not None and e.end is not None
+                and any(s is not None and z is not None and s <= e.start and e.end <= z for s, z in zones))
     ]
     return kept + found.entities
 

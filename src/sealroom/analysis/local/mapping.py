@@ -116,11 +116,8 @@ def join_rows(
     last)``. Only ``types`` are joined: a name or number ends with its row."""
     out: list[tuple[S, int]] = []
     for span in spans:
-        if (
-            out
-            and out[-1][0].type == span.type
-            and span.type in types
-            and continues_below(layout, out[-1][1], span.start)
+        if out and out[-1][0].type == span.type and span.type in types and continues_below(
+            layout, out[-1][1], span.start
         ):
             out[-1] = (out[-1][0], span.end)
         else:

@@ -141,7 +141,7 @@ def _long_number(number: str, digit: str, optional: str) -> tuple[str, str, str,
     head = optional.split(FILLER, 1)[0]
     if len(head) < 2:
         return number, digit, optional, 0
-    return number + head[:-1], head[-1], optional[len(head) :], len(head)
+    return number + head[:-1], head[-1], optional[len(head):], len(head)
 
 
 def parse_lines(lines: Sequence[str]) -> MrzData | None:
@@ -183,7 +183,7 @@ def _two_line(lines: Sequence[str], n: int) -> MrzData | None:
     checks.append(_check("expiry_date", expiry, expiry_digit))
     checks += checks_optional
     if not visa:
-        composite = two[0:10] + two[13:20] + two[21 : n - 1]
+        composite = two[0:10] + two[13:20] + two[21:n - 1]
         composite = composite[:10] + _digits(composite[10:17]) + _digits(composite[17:24]) + composite[24:]
         checks.append(_check("composite", composite, two[n - 1]))
     spans = {
@@ -194,19 +194,10 @@ def _two_line(lines: Sequence[str], n: int) -> MrzData | None:
         "optional_data": (1, 28 + used, 28 + used + len(optional.rstrip(FILLER))),
     }
     return MrzData(
-        format=fmt,
-        document_type=_clean(_letters(one[0:2])),
-        issuing_state=_letters(one[2:5]),
-        surname=surname,
-        given_names=given,
-        document_number=_clean(number),
-        nationality=_letters(two[10:13]),
-        birth_date=birth,
-        sex=_sex(sex),
-        expiry_date=expiry,
-        optional_data=_clean(optional),
-        checks=tuple(checks),
-        spans=spans,
+        format=fmt, document_type=_clean(_letters(one[0:2])), issuing_state=_letters(one[2:5]),
+        surname=surname, given_names=given, document_number=_clean(number),
+        nationality=_letters(two[10:13]), birth_date=birth, sex=_sex(sex), expiry_date=expiry,
+        optional_data=_clean(optional), checks=tuple(checks), spans=spans,
     )
 
 
@@ -234,19 +225,10 @@ def _td1(lines: Sequence[str]) -> MrzData:
         "optional_data_2": (1, 18, 18 + len(optional_two.rstrip(FILLER))),
     }
     return MrzData(
-        format="TD1",
-        document_type=_clean(_letters(one[0:2])),
-        issuing_state=_letters(one[2:5]),
-        surname=surname,
-        given_names=given,
-        document_number=_clean(number),
-        nationality=_letters(two[15:18]),
-        birth_date=birth,
-        sex=_sex(sex),
-        expiry_date=expiry,
-        optional_data=optional,
-        checks=checks,
-        spans=spans,
+        format="TD1", document_type=_clean(_letters(one[0:2])), issuing_state=_letters(one[2:5]),
+        surname=surname, given_names=given, document_number=_clean(number),
+        nationality=_letters(two[15:18]), birth_date=birth, sex=_sex(sex), expiry_date=expiry,
+        optional_data=optional, checks=checks, spans=spans,
     )
 
 
@@ -334,9 +316,9 @@ def _fit(chars: list[tuple[str, int]], length: int) -> MrzLine | None:
             return None
         run = runs[-1]
         if diff > 0:
-            chars = chars[: run.end()] + [(FILLER, chars[run.end() - 1][1])] * diff + chars[run.end() :]
+            chars = chars[:run.end()] + [(FILLER, chars[run.end() - 1][1])] * diff + chars[run.end():]
         else:
-            chars = chars[: run.end() + diff] + chars[run.end() :]
+            chars = chars[:run.end() + diff] + chars[run.end():]
     return MrzLine("".join(c for c, _ in chars), tuple(offset for _, offset in chars))
 
 
@@ -356,7 +338,7 @@ def read_zones(text: str) -> list[MrzZone]:
     while i < len(rows):
         best: tuple[tuple[int, int], MrzZone] | None = None
         for count, length in ((2, 44), (2, 36), (3, 30)):
-            group = rows[i : i + count]
+            group = rows[i:i + count]
             if len(group) < count or any(chars is None for _, _, chars in group):
                 continue
             fitted = [_fit(chars, length) for _, _, chars in group if chars is not None]

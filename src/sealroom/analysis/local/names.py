@@ -78,12 +78,8 @@ def _clean_word(w: str) -> str:
 
 def is_name_word(w: str) -> bool:
     """A capitalised word that may be part of a person's name (not a document word or credential)."""
-    return (
-        bool(w[:1].isupper())
-        and _is_name_word(w)
-        and _clean_word(w) not in ORG_WORDS
+    return bool(w[:1].isupper()) and _is_name_word(w) and _clean_word(w) not in ORG_WORDS \
         and not re.fullmatch(TITLES + r"\.?", w)
-    )
 
 
 def _is_name_word(w: str) -> bool:
@@ -176,13 +172,10 @@ class PersonRecognizer(RegexRecognizer):
     def __init__(self) -> None:
         super().__init__("PERSON", [], "SealroomPersonRecognizer")
         self._title = re.compile(
-            rf"\b{TITLES}\.? (?P<v>{_NAME_WORD}(?: (?:{_NAME_WORD}|[{UPPER}]\.?(?![{LETTERS}]))){{0,2}})"
-        )
+            rf"\b{TITLES}\.? (?P<v>{_NAME_WORD}(?: (?:{_NAME_WORD}|[{UPPER}]\.?(?![{LETTERS}]))){{0,2}})")
         self._word = re.compile(rf"(?<![\w'’-]){_NAME_WORD}")
-        self._last_first = re.compile(
-            rf"(?<![\w-])(?P<last>{_NAME_WORD}), (?P<first>{_NAME_WORD})"
-            rf"(?: [{UPPER}]\.?(?![\w]))?"
-        )
+        self._last_first = re.compile(rf"(?<![\w-])(?P<last>{_NAME_WORD}), (?P<first>{_NAME_WORD})"
+                                      rf"(?: [{UPPER}]\.?(?![\w]))?")
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
@@ -192,11 +185,8 @@ class PersonRecognizer(RegexRecognizer):
             if span:
                 out.append(self._result(m.start("v") + span[0], m.start("v") + span[1], 0.85))
         for m in self._last_first.finditer(text):
-            if (
-                m.group("first").lower() in names
-                and _is_name_word(m.group("last"))
-                and len(m.group("last")) > 2
-            ):
+            if m.group("first").lower() in names and _is_name_word(m.group("last")) \
+                    and len(m.group("last")) > 2:
                 out.append(self._result(m.start(), m.end(), 0.8))
         last_end = -1
         for m in self._word.finditer(text):
@@ -207,7 +197,7 @@ class PersonRecognizer(RegexRecognizer):
             if not lexical and not self._phrase_ends_at(text, start):
                 continue
             stop = re.search(r"  |\n", text[start:])
-            value = text[start : start + stop.start()] if stop else text[start:]
+            value = text[start:start + stop.start()] if stop else text[start:]
             span = trim_name(value)
             if span and span[1] - span[0] > len(m.group(0)):
                 out.append(self._result(start + span[0], start + span[1], 0.7 if lexical else 0.6))
@@ -215,4 +205,4 @@ class PersonRecognizer(RegexRecognizer):
         return out
 
     def _phrase_ends_at(self, text: str, pos: int) -> bool:
-        return self._PHRASES.search(text[max(0, pos - 30) : pos]) is not None
+        return self._PHRASES.search(text[max(0, pos - 30):pos]) is not None

@@ -98,9 +98,8 @@ def quiet_rapidocr_logs() -> None:
 class OcrReader:
     """Reads text segments off a page image with RapidOCR (models loaded once, on first use)."""
 
-    def __init__(
-        self, *, det_limit_side_len: int = 1600, rec_min_width: int = 96, threads: int | None = None
-    ) -> None:
+    def __init__(self, *, det_limit_side_len: int = 1600, rec_min_width: int = 96,
+                 threads: int | None = None) -> None:
         self._det_limit = det_limit_side_len
         self._rec_width = rec_min_width
         self._threads = threads or max(1, min(4, os.cpu_count() or 1))
@@ -174,7 +173,7 @@ class OcrReader:
         crops = []
         for seg in sorted(segments, key=lambda s: s.bbox[0] - s.bbox[2])[:UPSIDE_DOWN_SAMPLE]:
             x0, y0, x1, y1 = seg.bbox
-            crop = pixels[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
+            crop = pixels[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
             if crop.size and crop.shape[1] >= 2 * crop.shape[0]:
                 crops.append(np.ascontiguousarray(crop))
         if not crops:

@@ -174,9 +174,8 @@ def _rotate(pixels: Pixels, degrees: float, fill: int) -> tuple[Pixels, Matrix]:
     m[0, 2] += nw / 2.0 - w / 2.0
     m[1, 2] += nh / 2.0 - h / 2.0
     border = (fill, fill, fill) if pixels.ndim == 3 else fill
-    out = cv2.warpAffine(
-        pixels, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border
-    )
+    out = cv2.warpAffine(pixels, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=border)
     return np.asarray(out, dtype=np.uint8), np.vstack([m, [0.0, 0.0, 1.0]])
 
 
@@ -215,12 +214,7 @@ def prepare(rgb: Pixels, quarter_turns: int = 0) -> tuple[Pixels, PageTransform]
             pixels = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
             matrix = np.diag([scale_x, scale_y, 1.0]) @ matrix
     transform = PageTransform(
-        matrix=matrix,
-        original_size=(ow, oh),
-        size=(pixels.shape[1], pixels.shape[0]),
-        quarter_turns=quarter_turns,
-        skew=skew,
-        scale=scale,
-        contrast_stretched=stretched,
+        matrix=matrix, original_size=(ow, oh), size=(pixels.shape[1], pixels.shape[0]),
+        quarter_turns=quarter_turns, skew=skew, scale=scale, contrast_stretched=stretched,
     )
     return pixels, transform

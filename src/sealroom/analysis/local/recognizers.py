@@ -65,9 +65,8 @@ class RegexRecognizer(EntityRecognizer):
 
     def _result(self, start: int, end: int, score: float, **meta: str) -> RecognizerResult:
         metadata = {"recognizer_name": self._name, "recognizer_identifier": self.id, **meta}
-        return RecognizerResult(
-            self.supported_entities[0], start, end, min(score, 1.0), recognition_metadata=metadata
-        )
+        return RecognizerResult(self.supported_entities[0], start, end, min(score, 1.0),
+                                recognition_metadata=metadata)
 
 
 # --- numbers with check digits ----------------------------------------------------------------
@@ -85,22 +84,12 @@ def _ssn_validate(m: re.Match[str], text: str) -> float | None:
 
 def ssn_recognizer() -> RegexRecognizer:
     sep = r"[- .]"
-    return RegexRecognizer(
-        "SSN",
-        [
-            Rule(
-                _rx(rf"(?<![\d-])(?P<v>\d{_D}{{2}}{sep}{_D}{{2}}{sep}{_D}{{3}}\d)(?![\d-])"),
-                0.8,
-                _ssn_validate,
-            ),
-            Rule(
-                _rx(r"(?i:SSN|Social Security(?: No\.?| Number| #)?)\s?[:#]?\s*(?P<v>\d{9})(?!\d)"),
-                0.9,
-                _ssn_validate,
-            ),
-        ],
-        "SealroomSsnRecognizer",
-    )
+    return RegexRecognizer("SSN", [
+        Rule(_rx(rf"(?<![\d-])(?P<v>\d{_D}{{2}}{sep}{_D}{{2}}{sep}{_D}{{3}}\d)(?![\d-])"), 0.8,
+             _ssn_validate),
+        Rule(_rx(r"(?i:SSN|Social Security(?: No\.?| Number| #)?)\s?[:#]?\s*(?P<v>\d{9})(?!\d)"), 0.9,
+             _ssn_validate),
+    ], "SealroomSsnRecognizer")
 
 
 def _npi_validate(m: re.Match[str], text: str) -> float | None:
@@ -111,13 +100,9 @@ def _npi_validate(m: re.Match[str], text: str) -> float | None:
 
 
 def npi_recognizer() -> RegexRecognizer:
-    return RegexRecognizer(
-        "NPI",
-        [
-            Rule(_rx(rf"(?<![\w.-])(?P<v>[12]{_D}{{9}})(?![\w-])"), 0.5, _npi_validate),
-        ],
-        "SealroomNpiRecognizer",
-    )
+    return RegexRecognizer("NPI", [
+        Rule(_rx(rf"(?<![\w.-])(?P<v>[12]{_D}{{9}})(?![\w-])"), 0.5, _npi_validate),
+    ], "SealroomNpiRecognizer")
 
 
 _ROUTING_CTX = ("routing", "aba", "rtn", "transit", "r/t")
@@ -140,14 +125,10 @@ def _sort_code_validate(m: re.Match[str], text: str) -> float | None:
 
 
 def routing_recognizer() -> RegexRecognizer:
-    return RegexRecognizer(
-        "ROUTING_NUMBER",
-        [
-            Rule(_rx(rf"(?<![\w.-])[⑆:|]?(?P<v>{_D}{{9}})(?![\w-])"), 0.55, _aba_validate),
-            Rule(_rx(r"(?<![\w-])(?P<v>\d{2}-\d{2}-\d{2})(?![\w-])"), 0.9, _sort_code_validate),
-        ],
-        "SealroomRoutingRecognizer",
-    )
+    return RegexRecognizer("ROUTING_NUMBER", [
+        Rule(_rx(rf"(?<![\w.-])[⑆:|]?(?P<v>{_D}{{9}})(?![\w-])"), 0.55, _aba_validate),
+        Rule(_rx(r"(?<![\w-])(?P<v>\d{2}-\d{2}-\d{2})(?![\w-])"), 0.9, _sort_code_validate),
+    ], "SealroomRoutingRecognizer")
 
 
 def _digits(m: re.Match[str]) -> str:
@@ -172,11 +153,8 @@ class MicrRecognizer(RegexRecognizer):
             if len(visible) < 12 or sum(ch.isdigit() for ch in visible) < 0.7 * len(visible):
                 continue
             # digit groups; OCR sometimes spaces out every MICR digit ("1 1 8 9 7 8 0 3 7")
-            runs = [
-                r
-                for r in re.finditer(r"\d{2,17}|\d(?: \d(?!\d))+", line.group(0))
-                if 4 <= len(_digits(r)) <= 17
-            ]
+            runs = [r for r in re.finditer(r"\d{2,17}|\d(?: \d(?!\d))+", line.group(0))
+                    if 4 <= len(_digits(r)) <= 17]
             for i, run in enumerate(runs[:-1]):
                 if len(_digits(run)) == 9 and checks.aba_ok(_digits(run)):
                     nxt = runs[i + 1]
@@ -200,20 +178,11 @@ def _card_validate(m: re.Match[str], text: str) -> float | None:
 
 def card_recognizer() -> RegexRecognizer:
     grp = rf"{_D}{{4}}"
-    return RegexRecognizer(
-        "CREDIT_CARD",
-        [
-            Rule(
-                _rx(rf"(?<![\w-])(?P<v>{grp}(?:[ -]?{grp}){{2}}[ -]?{_D}{{1,7}})(?![\w-])"),
-                1.0,
-                _card_validate,
-            ),
-            Rule(
-                _rx(rf"(?<![\w-])(?P<v>3{_D}{{3}}[ -]?{_D}{{6}}[ -]?{_D}{{5}})(?![\w-])"), 1.0, _card_validate
-            ),
-        ],
-        "SealroomCardRecognizer",
-    )
+    return RegexRecognizer("CREDIT_CARD", [
+        Rule(_rx(rf"(?<![\w-])(?P<v>{grp}(?:[ -]?{grp}){{2}}[ -]?{_D}{{1,7}})(?![\w-])"), 1.0,
+             _card_validate),
+        Rule(_rx(rf"(?<![\w-])(?P<v>3{_D}{{3}}[ -]?{_D}{{6}}[ -]?{_D}{{5}})(?![\w-])"), 1.0, _card_validate),
+    ], "SealroomCardRecognizer")
 
 
 def _iban_validate(m: re.Match[str], text: str) -> float | None:
@@ -221,38 +190,20 @@ def _iban_validate(m: re.Match[str], text: str) -> float | None:
 
 
 def iban_recognizer() -> RegexRecognizer:
-    return RegexRecognizer(
-        "IBAN",
-        [
-            Rule(
-                _rx(
-                    r"(?<![A-Z0-9])(?P<v>[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])"
-                ),
-                1.0,
-                _iban_validate,
-            ),
-        ],
-        "SealroomIbanRecognizer",
-    )
+    return RegexRecognizer("IBAN", [
+        Rule(_rx(r"(?<![A-Z0-9])(?P<v>[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)(?![A-Z0-9])"),
+             1.0, _iban_validate),
+    ], "SealroomIbanRecognizer")
 
 
 # --- contact data ----------------------------------------------------------------------------
 
-
 def email_recognizer() -> RegexRecognizer:
     """E-mail addresses by shape only (no public-suffix look-up, so no network)."""
-    return RegexRecognizer(
-        "EMAIL",
-        [
-            Rule(
-                _rx(
-                    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
-                ),
-                0.95,
-            ),
-        ],
-        "SealroomEmailRecognizer",
-    )
+    return RegexRecognizer("EMAIL", [
+        Rule(_rx(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+             0.95),
+    ], "SealroomEmailRecognizer")
 
 
 def _phone_validate(m: re.Match[str], text: str) -> float | None:
@@ -273,36 +224,23 @@ def _intl_phone_validate(m: re.Match[str], text: str) -> float | None:
 
 
 def phone_recognizer() -> RegexRecognizer:
-    us = (
-        rf"(?<![\d/.-])(?P<v>(?:\+?1[ .-]?)?(?:\({_D}{{3}}\) ?|{_D}{{3}}[ .-]){_D}{{3}}[ .-]{_D}{{4}})"
-        r"(?![\d-])"
-    )
+    us = (rf"(?<![\d/.-])(?P<v>(?:\+?1[ .-]?)?(?:\({_D}{{3}}\) ?|{_D}{{3}}[ .-]){_D}{{3}}[ .-]{_D}{{4}})"
+          r"(?![\d-])")
     intl = r"(?<![\w/])(?P<v>\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,5})(?![\w-])"
     uk = r"(?<![\w/.-])(?P<v>\(?0\d{2,4}\)? ?\d{3,4} ?\d{3,4})(?![\w-])"
-    return RegexRecognizer(
-        "PHONE",
-        [
-            Rule(_rx(us), 0.85, _phone_validate),
-            Rule(_rx(intl), 0.8, _intl_phone_validate),
-            Rule(
-                _rx(uk),
-                0.5,
-                lambda m, t: (
-                    0.6 if 10 <= len(re.sub(r"\D", "", m.group("v"))) <= 11 and " " in m.group("v") else None
-                ),
-            ),
-        ],
-        "SealroomPhoneRecognizer",
-    )
+    return RegexRecognizer("PHONE", [
+        Rule(_rx(us), 0.85, _phone_validate),
+        Rule(_rx(intl), 0.8, _intl_phone_validate),
+        Rule(_rx(uk), 0.5, lambda m, t: 0.6 if 10 <= len(re.sub(r"\D", "", m.group("v"))) <= 11
+             and " " in m.group("v") else None),
+    ], "SealroomPhoneRecognizer")
 
 
 # --- dates -----------------------------------------------------------------------------------
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH_RX = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
-)
+_MONTH_RX = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+             r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
 _TIME = r"(?: \d{1,2}:\d{2}(?::\d{2})?(?: ?[AaPp]\.?[Mm]\.?)?)?"
 _NOT_PERSONAL_CTX = _rx(r"(?i:period|statement date|printed|as of|generated|revised|version)")
 _DOB_CTX = _rx(r"(?i:date of birth|birth ?date|d\.?o\.?b\b|\bborn\b|birthday)")
@@ -345,10 +283,8 @@ def _is_ledger_row(text: str, m: re.Match[str]) -> bool:
     line_start = text.rfind("\n", 0, m.start()) + 1
     line_end = text.find("\n", m.end())
     line_end = len(text) if line_end < 0 else line_end
-    return (
-        not text[line_start : m.start()].strip()
-        and re.search(r"\d[\d,]*\.\d{2}\s*$", text[m.end() : line_end]) is not None
-    )
+    return not text[line_start:m.start()].strip() and \
+        re.search(r"\d[\d,]*\.\d{2}\s*$", text[m.end():line_end]) is not None
 
 
 def _dob(m: re.Match[str], text: str) -> float | None:
@@ -377,24 +313,11 @@ def date_recognizer() -> RegexRecognizer:
 def dob_recognizer() -> RegexRecognizer:
     rx = _rx(rf"(?<![\d/.-])(?:{_DATE_BODY})(?![\d/-])")
     compact = _rx(r"(?i:DOB|Date of Birth|Birth ?Date)\s?[:#]?\s*(?P<v>(?:19|20)\d{6})(?!\d)")
-    return RegexRecognizer(
-        "DATE_OF_BIRTH",
-        [
-            Rule(rx, 0.9, _dob),
-            Rule(
-                compact,
-                0.9,
-                lambda m, t: (
-                    0.9
-                    if checks.date_parts_ok(
-                        int(m.group("v")[:4]), int(m.group("v")[4:6]), int(m.group("v")[6:])
-                    )
-                    else None
-                ),
-            ),
-        ],
-        "SealroomDobRecognizer",
-    )
+    return RegexRecognizer("DATE_OF_BIRTH", [
+        Rule(rx, 0.9, _dob),
+        Rule(compact, 0.9, lambda m, t: 0.9 if checks.date_parts_ok(
+            int(m.group("v")[:4]), int(m.group("v")[4:6]), int(m.group("v")[6:])) else None),
+    ], "SealroomDobRecognizer")
 
 
 # --- addresses -------------------------------------------------------------------------------
@@ -426,25 +349,18 @@ _CITY_LINE = rf"{_CITY},? (?:(?:{_STATES})|(?i:{_STATE_NAMES}))\.? {_ZIP}"
 
 def address_recognizer() -> RegexRecognizer:
     # a street name may end in a suffix word itself ("Cedar Ridge Crescent", "Park Lane Court")
-    street = (
-        rf"(?<![\w-])\d{{1,6}}[A-Z]?(?: {_WORD}){{1,4}}? {_SUFFIX}\.?(?: {_SUFFIX}\.?)?(?![A-Za-z])"
-        rf"{_UNIT}"
-        rf"(?:,? {_CITY_LINE}|,? {_CITY},? {_UK_POST})?"
-    )
-    return RegexRecognizer(
-        "ADDRESS",
-        [
-            Rule(_rx(street), 0.85),
-            Rule(_rx(r"(?<![\w-])(?i:P\.? ?O\.? Box) \d{1,6}"), 0.8),
-            Rule(_rx(rf"(?<![\w-]){_CITY_LINE}(?![\w-])"), 0.85),
-            Rule(_rx(rf"(?<![\w-]){_CITY},? {_UK_POST}(?![\w-])"), 0.7),
-        ],
-        "SealroomAddressRecognizer",
-    )
+    street = (rf"(?<![\w-])\d{{1,6}}[A-Z]?(?: {_WORD}){{1,4}}? {_SUFFIX}\.?(?: {_SUFFIX}\.?)?(?![A-Za-z])"
+              rf"{_UNIT}"
+              rf"(?:,? {_CITY_LINE}|,? {_CITY},? {_UK_POST})?")
+    return RegexRecognizer("ADDRESS", [
+        Rule(_rx(street), 0.85),
+        Rule(_rx(r"(?<![\w-])(?i:P\.? ?O\.? Box) \d{1,6}"), 0.8),
+        Rule(_rx(rf"(?<![\w-]){_CITY_LINE}(?![\w-])"), 0.85),
+        Rule(_rx(rf"(?<![\w-]){_CITY},? {_UK_POST}(?![\w-])"), 0.7),
+    ], "SealroomAddressRecognizer")
 
 
 # --- machine-readable zone -------------------------------------------------------------------
-
 
 def _mrz_validate(m: re.Match[str], text: str) -> float | None:
     v = m.group(0)
@@ -452,17 +368,12 @@ def _mrz_validate(m: re.Match[str], text: str) -> float | None:
 
 
 def mrz_recognizer() -> RegexRecognizer:
-    return RegexRecognizer(
-        "MRZ",
-        [
-            Rule(_rx(r"(?<![A-Za-z0-9<«])[A-Z0-9<«]*[<«]{2}[A-Z0-9<« ]*[A-Z0-9<«]"), 0.95, _mrz_validate),
-        ],
-        "SealroomMrzRecognizer",
-    )
+    return RegexRecognizer("MRZ", [
+        Rule(_rx(r"(?<![A-Za-z0-9<«])[A-Z0-9<«]*[<«]{2}[A-Z0-9<« ]*[A-Z0-9<«]"), 0.95, _mrz_validate),
+    ], "SealroomMrzRecognizer")
 
 
 # --- labelled values (value to the right of its label) -----------------------------------------
-
 
 class LabelledValueRecognizer(RegexRecognizer):
     """Values introduced by a field label on the same row ("MRN: 28260283", "DL G19555516").
@@ -484,7 +395,7 @@ class LabelledValueRecognizer(RegexRecognizer):
             for m in lrx.finditer(text):
                 if not label_match_ok(m):
                     continue
-                gap = re.match(r"[ ]{0,6}" if open_label(m) else r" (?! )", text[m.end() :])
+                gap = re.match(r"[ ]{0,6}" if open_label(m) else r" (?! )", text[m.end():])
                 if gap is None:
                     continue
                 vstart = m.end() + gap.end()
@@ -498,17 +409,6 @@ class LabelledValueRecognizer(RegexRecognizer):
                 score = 0.9 if m.group("colon") else 0.75
                 if not checks.labelled_value_ok(label.entity_type, text[s:e]):
                     score = 0.6
-                out.append(
-                    RecognizerResult(
-                        label.entity_type,
-                        s,
-                        e,
-                        score,
-                        recognition_metadata={
-                            "recognizer_name": self._name,
-                            "recognizer_identifier": self.id,
-                            "field": label.name,
-                        },
-                    )
-                )
+                out.append(RecognizerResult(label.entity_type, s, e, score, recognition_metadata={
+                    "recognizer_name": self._name, "recognizer_identifier": self.id, "field": label.name}))
         return out

@@ -34,19 +34,12 @@ _TYPE_PHRASES = {
     "identity": "An identity document",
     "legal": "A legal document",
 }
-_STOP_WORDS = frozenset(
-    re.findall(
-        r"[a-z]+",
-        """
+_STOP_WORDS = frozenset(re.findall(r"[a-z]+", """
 a about an and any are as at be been by can could did do does for from had has have how i if in into is it
 its me my of on or our please show shows tell that the their them there these this those to was we were
 what when where which who whom whose why will with would you your document documents page pages image
 written printed say says give find list value
-""",
-    )
-)
-
-
+"""))
 def run_task(
     result: AnalysisResult, task: AnalysisTask, layouts: Sequence[PageLayout] = ()
 ) -> AnalysisResult:
@@ -120,13 +113,8 @@ def _title(result: AnalysisResult) -> str | None:
     if not re.search(r"[^\W\d_]{2}", title) or len(title) > MAX_TITLE_CHARS:
         return None
     for entity in result.entities:
-        overlaps = (
-            entity.page == page.index
-            and entity.start is not None
-            and entity.end is not None
-            and entity.start < end
-            and start < entity.end
-        )
+        overlaps = entity.page == page.index and entity.start is not None and entity.end is not None \
+            and entity.start < end and start < entity.end
         if overlaps or _contains(title, entity.text):
             return None
     if any(item.entity_type and _contains(title, item.value) for item in result.fields):
@@ -141,10 +129,8 @@ def _contains(text: str, value: str) -> bool:
 def classification(result: AnalysisResult) -> str:
     """One line naming the document type and its confidence."""
     if result.document_type == "other":
-        return (
-            f"Document type: other, none of clinical, financial, identity or legal "
-            f"(confidence {result.document_type_confidence:.2f})."
-        )
+        return f"Document type: other, none of clinical, financial, identity or legal " \
+               f"(confidence {result.document_type_confidence:.2f})."
     return f"Document type: {result.document_type} (confidence {result.document_type_confidence:.2f})."
 
 

@@ -35,11 +35,8 @@ from sealroom.errors import ConfigError
 
 PROVIDER_NAMES = {"direct": "anthropic", "bedrock": "bedrock", "vertex": "vertex"}
 ANTHROPIC_API = "https://api.anthropic.com"
-_VERTEX_MULTI_REGION = {
-    "global": "aiplatform.googleapis.com",
-    "us": "aiplatform.us.rep.googleapis.com",
-    "eu": "aiplatform.eu.rep.googleapis.com",
-}
+_VERTEX_MULTI_REGION = {"global": "aiplatform.googleapis.com", "us": "aiplatform.us.rep.googleapis.com",
+                        "eu": "aiplatform.eu.rep.googleapis.com"}
 
 AnthropicClient = anthropic.Anthropic | anthropic.AnthropicBedrock | anthropic.AnthropicVertex
 
@@ -63,16 +60,14 @@ def to_message_params(prompt: Prompt) -> list[MessageParam]:
         blocks: list[TextBlockParam | ImageBlockParam] = []
         for part in message.parts:
             if isinstance(part, ImagePart):
-                blocks.append(
-                    {
-                        "type": "image",
-                        "source": {
-                            "type": "base64",
-                            "media_type": part.image.media_type,
-                            "data": base64.b64encode(part.image.data).decode("ascii"),
-                        },
-                    }
-                )
+                blocks.append({
+                    "type": "image",
+                    "source": {
+                        "type": "base64",
+                        "media_type": part.image.media_type,
+                        "data": base64.b64encode(part.image.data).decode("ascii"),
+                    },
+                })
             else:
                 blocks.append({"type": "text", "text": part.text})
         if message.role == "user":

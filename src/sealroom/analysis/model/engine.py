@@ -92,7 +92,7 @@ class ModelEngine:
         ]
         size = settings.max_images_per_request
         replies = [
-            self._run_chunk(task, images[i : i + size], len(pages), observer)
+            self._run_chunk(task, images[i:i + size], len(pages), observer)
             for i in range(0, len(images), size)
         ]
         return self._result(task, pages, images, replies, started)
@@ -228,7 +228,7 @@ class ModelEngine:
             model=self._transport.model,
         )
         size = self._settings.max_images_per_request
-        ranges = [_page_range(images[i : i + size]) for i in range(0, len(images), size)]
+        ranges = [_page_range(images[i:i + size]) for i in range(0, len(images), size)]
         if task.kind in ("describe", "classify"):
             # Each chunk votes with its confidence (1 when a describe reply gives none); the winner's
             # confidence is its mean over all chunks, a chunk that voted otherwise counting 0.

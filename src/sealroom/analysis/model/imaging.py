@@ -58,13 +58,8 @@ def _encode(image: Image.Image, fmt: str, **options: int | bool) -> bytes:
     return buffer.getvalue()
 
 
-def _result(
-    page: PageImage,
-    media_type: Literal["image/png", "image/jpeg"],
-    data: bytes,
-    image: Image.Image,
-    downscaled: bool,
-) -> EncodedImage:
+def _result(page: PageImage, media_type: Literal["image/png", "image/jpeg"], data: bytes,
+            image: Image.Image, downscaled: bool) -> EncodedImage:
     return EncodedImage(
         page=page.index,
         media_type=media_type,

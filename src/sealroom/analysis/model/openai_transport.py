@@ -82,7 +82,9 @@ class OpenAITransport:
         self._wire = Wire.for_engine(
             engine_name, self.provider, self.host, settings, max_retry_wait, workspace_root
         )
-        self._client: SdkClient[openai.OpenAI] = SdkClient(engine_name, settings, workspace_root, self._build)
+        self._client: SdkClient[openai.OpenAI] = SdkClient(
+            engine_name, settings, workspace_root, self._build
+        )
 
     def __repr__(self) -> str:
         return f"OpenAITransport({self.engine_name!r}, host={self.host!r}, model={self.model!r})"

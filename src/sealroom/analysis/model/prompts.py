@@ -41,19 +41,12 @@ def reply_schema(task: AnalysisTask, document_types: Sequence[str]) -> dict[str,
         return dict(task.schema)
     if task.kind == "describe":
         properties: dict[str, Any] = {
-            "summary": {
-                "type": "string",
-                "maxLength": 4000,
-                "description": "At most five sentences: what the document is, who issued it, "
-                "its purpose and its key facts.",
-            },
+            "summary": {"type": "string", "maxLength": 4000,
+                        "description": "At most five sentences: what the document is, who issued it, "
+                                       "its purpose and its key facts."},
             "document_type": {"enum": types},
-            "confidence": {
-                "type": "number",
-                "minimum": 0,
-                "maximum": 1,
-                "description": "How sure you are of the document type, from 0 to 1.",
-            },
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                           "description": "How sure you are of the document type, from 0 to 1."},
         }
     elif task.kind == "classify":
         properties = {
@@ -63,12 +56,9 @@ def reply_schema(task: AnalysisTask, document_types: Sequence[str]) -> dict[str,
         }
     else:
         properties = {
-            "answer": {
-                "type": "string",
-                "maxLength": 8000,
-                "description": "The answer, from what the document shows only; say so when the "
-                "document does not answer the question.",
-            },
+            "answer": {"type": "string", "maxLength": 8000,
+                       "description": "The answer, from what the document shows only; say so when the "
+                                      "document does not answer the question."},
         }
     return {
         "type": "object",
@@ -95,8 +85,7 @@ def instruction(task: AnalysisTask, document_types: Sequence[str]) -> str:
         return "Describe this document and say which type it is."
     if task.kind == "classify":
         return (
-            "Classify this document as one of: "
-            + ", ".join(document_types)
+            "Classify this document as one of: " + ", ".join(document_types)
             + ". Give your confidence from 0 to 1 and a one-sentence reason."
         )
     if task.kind == "extract":

@@ -39,9 +39,9 @@ def clean_text(text: str) -> str:
     # NFKC folds look-alikes (full-width digits, ligatures) so masking recognises what they spell.
     folded = unicodedata.normalize("NFKC", text)
     kept = [
-        char
-        for char in folded
-        if char in "\n\t" or (unicodedata.category(char) not in ("Cc", "Cs", "Co") and char not in _INVISIBLE)
+        char for char in folded
+        if char in "\n\t"
+        or (unicodedata.category(char) not in ("Cc", "Cs", "Co") and char not in _INVISIBLE)
     ]
     return "".join(kept)[:MAX_STRING_CHARS]
 
@@ -64,7 +64,7 @@ def _json_object(text: str) -> Any:
         candidates.append(match.group("body").strip())
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
-        candidates.append(text[start : end + 1])
+        candidates.append(text[start:end + 1])
     for candidate in candidates:
         try:
             return json.loads(candidate, parse_constant=_no_constants)  # no NaN or Infinity
