@@ -177,7 +177,10 @@ def check_endpoint_url(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{setting} must be an http(s) URL with a host, not {url!r}")
     if parts.username or parts.password:
-        raise ValueError(f"{setting} must not carry credentials in the URL")
+        raise ValueError(
+            f"{setting} must not carry credentials in the URL; secrets have their own settings "
+            "(api_key_env / api_key_file for engines, client_secret_env / client_secret_file for sign-on)"
+        )
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS and not allow_plain_http:
         allow = (
             f", or set {switch} = true for a trusted network" if switch else " (plain http only on loopback)"
